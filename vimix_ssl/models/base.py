@@ -1,0 +1,81 @@
+"""The staged-encoder contract every backbone follows.
+
+An encoder is an ordered list of named stages plus a global pool. Running stages
+``[0, k)`` then ``[k, n)`` equals running ``[0, n)``, so Cross-Modal Manifold CutMix can
+stop an encoder after any *mixable* stage, mix the hidden map with another encoder's, and
+continue. A cut point ``k`` means "the output of stage ``k - 1``"; cut 0 (the raw input)
+is never mixable.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class StagedEncoder(nn.Module):
+    """Base class: subclasses fill ``self.stages`` (``nn.ModuleDict``, ordered) and ``pool``.
+
+    Class attributes subclasses set:
+      * ``feature_layout`` — axis names of a hidden map after the batch axis, e.g.
+        ``"cthw"`` (video ``(B, C, T, H, W)``) or ``"mctv"`` (skeleton ``(B, M, C, T, V)``,
+        ``m`` = bodies, never cut).
+      * ``input_layout`` — the same for the input tensor.
+    """
+
+    feature_layout: str = "cthw"
+    input_layout: str = "cthw"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stages = nn.ModuleDict()
+        self.stage_channels: dict[str, int] = {}  # output channels of each stage
+        self.mixable: list[str] = []  # names of stages whose output may be mixed
+        self.feature_dim: int = 0  # size of the pooled feature vector
+
+    # -- contract -------------------------------------------------------------
+    @property
+    def stage_names(self) -> list[str]:
+        return list(self.stages.keys())
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.stages)
+
+    def mixable_cuts(self) -> list[int]:
+        """Cut points (1-based stage counts) after which the hidden map may be mixed."""
+        names = self.stage_names
+        return [names.index(n) + 1 for n in self.mixable]
+
+    def cut_channels(self, cut: int) -> int:
+        """Channels of the hidden map at cut point ``cut`` (output of stage ``cut - 1``)."""
+        if not 1 <= cut <= self.num_stages:
+            raise ValueError(f"cut {cut} out of range 1..{self.num_stages}")
+        return self.stage_channels[self.stage_names[cut - 1]]
+
+    def forward_stages(self, x: Tensor, start: int = 0, end: int | None = None) -> Tensor:
+        """Run stages ``[start, end)``. ``x`` is the input (start=0) or the map at cut ``start``."""
+        end = self.num_stages if end is None else end
+        if not 0 <= start <= end <= self.num_stages:
+            raise ValueError(f"invalid stage range [{start}, {end}) for {self.num_stages} stages")
+        for name in self.stage_names[start:end]:
+            x = self.stages[name](x)
+        return x
+
+    def pool(self, x: Tensor) -> Tensor:
+        """Hidden map after the last stage -> ``(B, feature_dim)``."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Input -> pooled features ``(B, feature_dim)``."""
+        return self.pool(self.forward_stages(x))
+
+    def forward_from(self, h: Tensor, start: int) -> Tensor:
+        """Map at cut ``start`` -> pooled features ``(B, feature_dim)``."""
+        return self.pool(self.forward_stages(h, start))
+
+    @torch.no_grad()
+    def describe(self) -> list[dict[str, object]]:
+        """One row per stage (name, output channels, mixable) for ``vimix list encoders``."""
+        return [{"stage": n, "channels": self.stage_channels.get(n), "mixable": n in self.mixable}
+                for n in self.stage_names]
