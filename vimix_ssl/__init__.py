@@ -17,7 +17,7 @@ __all__ = ["__version__", "load_encoder"]
 def __getattr__(name: str):
     # Lazy so that `import vimix_ssl` (and `vimix --help`) does not import torch.
     if name == "load_encoder":
-        from vimix_ssl.models.checkpoint import load_encoder
+        from vimix_ssl.models.export import load_encoder
 
         return load_encoder
     raise AttributeError(f"module 'vimix_ssl' has no attribute {name!r}")

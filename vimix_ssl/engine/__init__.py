@@ -1,0 +1,1 @@
+"""Training engine: the plain training loop, schedules, checkpoint io and logging."""

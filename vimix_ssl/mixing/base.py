@@ -36,3 +36,11 @@ def identity(x: Tensor) -> Mixed:
     """No mixing: lam = 1, perm = identity."""
     b = x.shape[0]
     return Mixed(x, torch.ones(b, device=x.device), torch.arange(b, device=x.device))
+
+
+def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean over the batch of ``−Σ_c targets·log_softmax(logits)``; logits and targets (B, num_classes)."""
+    if logits.shape != targets.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and soft targets {tuple(targets.shape)} "
+                         "differ in shape")
+    return -(targets * torch.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()

@@ -9,7 +9,6 @@ is never mixable.
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 
@@ -32,6 +31,31 @@ class StagedEncoder(nn.Module):
         self.stage_channels: dict[str, int] = {}  # output channels of each stage
         self.mixable: list[str] = []  # names of stages whose output may be mixed
         self.feature_dim: int = 0  # size of the pooled feature vector
+        self.in_channels: int = 0  # channels of the input (axis "c" of input_layout)
+
+    def add_stage(self, name: str, module: nn.Module, channels: int, mixable: bool = True) -> None:
+        """Append stage ``name`` whose output has ``channels`` channels (axis "c" of the layout)."""
+        if name in self.stages:
+            raise ValueError(f"stage {name!r} already exists in {type(self).__name__}")
+        self.stages[name] = module
+        self.stage_channels[name] = int(channels)
+        if mixable:
+            self.mixable.append(name)
+
+    def example_input_shape(self, batch_size: int = 2) -> tuple[int, ...]:
+        """A small valid input shape (used by tests and ``vimix list encoders``)."""
+        raise NotImplementedError
+
+    def check_input(self, x: Tensor) -> None:
+        """Raise a clear error when ``x`` does not match ``input_layout`` / ``in_channels``."""
+        layout = "b" + self.input_layout
+        if x.dim() != len(layout):
+            raise ValueError(f"{type(self).__name__} expects a {len(layout)}-D input "
+                             f"({', '.join(layout.upper())}), got shape {tuple(x.shape)}")
+        channels = x.shape[layout.index("c")]
+        if self.in_channels and channels != self.in_channels:
+            raise ValueError(f"{type(self).__name__} expects {self.in_channels} input channels on axis "
+                             f"C of ({', '.join(layout.upper())}), got shape {tuple(x.shape)}")
 
     # -- contract -------------------------------------------------------------
     @property
@@ -58,6 +82,8 @@ class StagedEncoder(nn.Module):
         end = self.num_stages if end is None else end
         if not 0 <= start <= end <= self.num_stages:
             raise ValueError(f"invalid stage range [{start}, {end}) for {self.num_stages} stages")
+        if start == 0 and end > 0:
+            self.check_input(x)
         for name in self.stage_names[start:end]:
             x = self.stages[name](x)
         return x
@@ -74,7 +100,6 @@ class StagedEncoder(nn.Module):
         """Map at cut ``start`` -> pooled features ``(B, feature_dim)``."""
         return self.pool(self.forward_stages(h, start))
 
-    @torch.no_grad()
     def describe(self) -> list[dict[str, object]]:
         """One row per stage (name, output channels, mixable) for ``vimix list encoders``."""
         return [{"stage": n, "channels": self.stage_channels.get(n), "mixable": n in self.mixable}

@@ -1,0 +1,90 @@
+"""Config system contract: defaults <- YAML (with _base_) <- key=value; errors name key and value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pytest
+
+from vimix_ssl.config import ConfigError, load_config, parse_overrides, save_config, to_dict
+
+
+@dataclass
+class Optim:
+    name: Literal["adam", "sgd"] = "adam"
+    lr: float = 1e-3  # learning rate
+    milestones: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    seed: int = 0
+    out_dir: str = "runs/x"
+    device: str | None = None
+    optim: Optim = field(default_factory=Optim)
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+def test_defaults_file_and_overrides(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_text("seed: 3\noptim:\n  lr: 0.1\n  milestones: [60, 80]\n")
+    child = tmp_path / "child.yaml"
+    child.write_text("_base_: base.yaml\noptim:\n  name: sgd\n")
+    cfg = load_config(Run, child, ["optim.lr=2e-4", "out_dir=/tmp/o", "extra.w=1"])
+    assert cfg.seed == 3 and cfg.optim.name == "sgd" and cfg.optim.milestones == [60, 80]
+    assert cfg.optim.lr == pytest.approx(2e-4) and isinstance(cfg.optim.lr, float)
+    assert cfg.out_dir == "/tmp/o" and cfg.extra == {"w": 1.0}
+    assert load_config(Run).optim.lr == 1e-3  # untouched defaults
+
+
+def test_int_widens_to_float_but_not_the_reverse():
+    assert load_config(Run, None, ["optim.lr=1"]).optim.lr == 1.0
+    with pytest.raises(ConfigError, match="seed: expected an integer, got 1.5"):
+        load_config(Run, None, ["seed=1.5"])
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optim.lrr=1", r"unknown key\(s\) in optim: \['lrr'\]"),
+        ("optim.name=rmsprop", r"optim.name: value 'rmsprop' is not one of \['adam', 'sgd'\]"),
+        ("optim.milestones=[1, x]", r"optim.milestones\[1\]: expected an integer"),
+        ("seed", "not of the form key=value"),
+        ("optim=3", "expected a mapping for Optim"),
+    ],
+)
+def test_errors_name_key_and_value(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(Run, None, [override])
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(Run, tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping at the top level"):
+        load_config(Run, bad)
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config(Run, None, ["optim.milestones=[5]", "device=cpu"])
+    save_config(cfg, tmp_path / "resolved.yaml")
+    again = load_config(Run, tmp_path / "resolved.yaml")
+    assert to_dict(again) == to_dict(cfg)
+
+
+def test_parse_overrides_nested():
+    assert parse_overrides(["a.b.c=1", "a.d=x"]) == {"a": {"b": {"c": 1}, "d": "x"}}
+
+
+@dataclass
+class WithTuple:
+    crop_area: tuple[float, float] = (0.2, 1.0)
+
+
+def test_fixed_length_tuple_override():
+    assert load_config(WithTuple, None, ["crop_area=[0.5, 1]"]).crop_area == (0.5, 1.0)
+    with pytest.raises(ConfigError, match="crop_area: expected 2 values, got 3"):
+        load_config(WithTuple, None, ["crop_area=[0.5, 1, 2]"])

@@ -1,0 +1,84 @@
+"""Linear probe: learns separable features, is reproducible, labels test-set selection."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vimix_ssl.eval.linear import LinearProbe, LinearProbeConfig, probe_on_features, topk_accuracy
+
+
+def _separable(n_per_class=40, classes=4, dim=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    weights = torch.randn(classes, dim, generator=g)
+
+    def draw(n):
+        x = torch.nn.functional.normalize(torch.randn(n * classes * 20, dim, generator=g), dim=1)
+        scores = x @ weights.T
+        top2 = scores.topk(2, dim=1).values
+        y = scores.argmax(1)  # linearly separable by construction ...
+        y[top2[:, 0] - top2[:, 1] < 0.5] = -1  # ... with a margin
+        keep = torch.cat([torch.nonzero(y == c)[:n, 0] for c in range(classes)])
+        return x[keep] * 3, y[keep]  # classes are cones through 0: separable after L2 norm too
+
+    return (*draw(n_per_class), *draw(n_per_class // 2))
+
+
+def _config(**kw):
+    base = dict(epochs=30, batch_size=32, lr=0.1, milestones=[20, 25])  # lr 1.0 is for batch 1024
+    base.update(kw)
+    return LinearProbeConfig(**base)
+
+
+def test_probe_learns_linearly_separable_features():
+    train_x, train_y, test_x, test_y = _separable()
+    out = probe_on_features(train_x, train_y, test_x, test_y, 4, _config())
+    assert out.metrics["top1"] >= 0.95
+    assert out.metrics["top5"] == 1.0  # 4 classes: top-5 covers them all
+    assert out.probabilities.shape == (len(test_y), 4)
+    torch.testing.assert_close(out.probabilities.sum(1), torch.ones(len(test_y)))
+    assert out.history[-1]["loss"] < out.history[0]["loss"]
+    assert out.selected_epoch == 30 and not out.selected_on_test
+    assert "test_top1" not in out.history[0]  # the test split is not looked at during training
+
+
+def test_plain_linear_head_learns_too():
+    train_x, train_y, test_x, test_y = _separable(seed=1)
+    out = probe_on_features(train_x, train_y, test_x, test_y, 4,
+                            _config(head="linear", lr=0.3, weight_decay=0.0))
+    assert out.metrics["top1"] >= 0.9
+    assert isinstance(out.model.norm, torch.nn.Identity)
+
+
+def test_probe_is_bit_identical_when_repeated():
+    train_x, train_y, test_x, test_y = _separable(seed=2)
+    a = probe_on_features(train_x, train_y, test_x, test_y, 4, _config(epochs=5))
+    b = probe_on_features(train_x, train_y, test_x, test_y, 4, _config(epochs=5))
+    assert torch.equal(a.probabilities, b.probabilities)
+    assert a.history == b.history
+
+
+def test_select_on_test_is_labelled():
+    train_x, train_y, test_x, test_y = _separable(seed=3)
+    out = probe_on_features(train_x, train_y, test_x, test_y, 4, _config(epochs=6, select_on_test=True))
+    assert out.selected_on_test
+    best = max(range(6), key=lambda e: out.history[e]["test_top1"])
+    assert out.selected_epoch == best + 1
+    assert out.metrics["top1"] == out.history[best]["test_top1"]
+
+
+def test_head_normalises_then_batch_norms():
+    probe = LinearProbe(6, 3).eval()
+    x = torch.randn(5, 6)
+    torch.testing.assert_close(probe(x), probe(x * 7.0))  # scale-invariant thanks to the L2 norm
+
+
+def test_topk_accuracy():
+    scores = torch.tensor([[0.1, 0.7, 0.2], [0.5, 0.2, 0.3]])
+    labels = torch.tensor([2, 0])
+    assert topk_accuracy(scores, labels, (1, 2)) == {"top1": 0.5, "top2": 1.0}
+
+
+def test_bad_config_is_a_clear_error():
+    with pytest.raises(ValueError, match="milestones"):
+        LinearProbeConfig(milestones=[80, 60]).validate()

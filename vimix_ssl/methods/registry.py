@@ -1,0 +1,81 @@
+"""Stage methods by ``mixing.kind``: how a stage of the schedule turns into a training method.
+
+A stage method is an ``nn.Module`` with ``training_step(batch) -> dict[str, Tensor]`` (holding
+``"loss"``) that does its own EMA/enqueue bookkeeping. Builders take the stage config and the
+``nn.ModuleDict`` of every modality's ``MoCo``::
+
+    @register_stage_method("cmmc")
+    def build_cmmc(stage: StageConfig, mocos: nn.ModuleDict) -> nn.Module: ...
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from torch import nn
+
+from vimix_ssl.methods.config import StageConfig
+from vimix_ssl.methods.moco import MoCoMethod
+
+StageMethodBuilder = Callable[[StageConfig, nn.ModuleDict], nn.Module]
+
+STAGE_METHODS: dict[str, StageMethodBuilder] = {}
+
+# Modules that register further kinds when imported (kept lazy: they import this module).
+_PLUGIN_MODULES = ("vimix_ssl.methods.cmmc",)
+
+
+def register_stage_method(kind: str) -> Callable[[StageMethodBuilder], StageMethodBuilder]:
+    """Decorator registering a builder for ``mixing.kind == kind``."""
+
+    def decorator(builder: StageMethodBuilder) -> StageMethodBuilder:
+        if kind in STAGE_METHODS and STAGE_METHODS[kind] is not builder:
+            raise ValueError(f"stage method {kind!r} is already registered by {STAGE_METHODS[kind]!r}")
+        STAGE_METHODS[kind] = builder
+        return builder
+
+    return decorator
+
+
+def _load_plugins() -> None:
+    for name in _PLUGIN_MODULES:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+
+
+def build_stage_method(stage: StageConfig, mocos: nn.ModuleDict) -> nn.Module:
+    """The training method for ``stage`` (a clear error names unknown kinds and modalities)."""
+    _load_plugins()
+    kind = stage.mixing.kind
+    if kind not in STAGE_METHODS:
+        raise KeyError(f"stage {stage.name!r}: no method registered for mixing.kind={kind!r}; "
+                       f"registered: {sorted(STAGE_METHODS)}")
+    for role, modality in (("train", stage.train), ("partner", stage.partner)):
+        if modality is not None and modality not in mocos:
+            raise KeyError(f"stage {stage.name!r}: {role} modality {modality!r} has no MoCo; "
+                           f"available: {sorted(mocos.keys())}")
+    return STAGE_METHODS[kind](stage, mocos)
+
+
+@register_stage_method("none")
+def build_plain_moco(stage: StageConfig, mocos: nn.ModuleDict) -> nn.Module:
+    """Plain MoCo / SkeletonCLR: InfoNCE against the positive key and the queue."""
+    return MoCoMethod(mocos, stage.train, mixer=None)
+
+
+@register_stage_method("input")
+def build_imix(stage: StageConfig, mocos: nn.ModuleDict) -> nn.Module:
+    """MoCo + i-Mix with an input-space mixer from the mixing registry (per-sample λ)."""
+    import inspect
+
+    from vimix_ssl.mixing.registry import MIXERS, build_mixer, canonical_name
+
+    mixing = stage.mixing
+    kwargs = {"alpha": mixing.alpha, "per_sample": True, **mixing.mixer_kwargs}
+    if "fold_lambda" in inspect.signature(MIXERS[canonical_name(mixing.mixer)].factory).parameters:
+        kwargs.setdefault("fold_lambda", mixing.fold_lambda)
+    return MoCoMethod(mocos, stage.train, mixer=build_mixer(mixing.mixer, **kwargs))
