@@ -326,3 +326,58 @@ def test_four_stage_schedule_resumes_in_stage_three_and_freezes_the_partner(synt
     final, resumed = load_checkpoint(full / "checkpoint.pt"), load_checkpoint(part / "checkpoint.pt")
     for key, value in final["model"].items():
         assert torch.equal(value, resumed["model"][key]), key
+
+
+def test_vimix_configs_hold_the_paper_schedules_and_table2_rows():
+    from pathlib import Path
+
+    from vimix_ssl.build import build_mocos
+    from vimix_ssl.methods.config import load_pretrain_config
+
+    configs = Path(__file__).resolve().parents[1] / "configs" / "pretrain"
+    full = load_pretrain_config(configs / "vimix_ucf101.yaml")
+    order = [(s.train, s.partner, s.epochs, s.mixing.kind) for s in full.stages]
+    assert order == [("rgb", None, 300, "input"), ("flow", None, 300, "input"),
+                     ("rgb", "flow", 100, "cmmc"), ("flow", "rgb", 100, "cmmc"),
+                     ("rgb", "flow", 100, "cmmc"), ("flow", "rgb", 100, "cmmc")]
+    assert all(s.mixing.mixer == "mixup" for s in full.stages[:2])
+    for stage in full.stages:
+        assert (stage.optim.name, stage.optim.lr, stage.optim.weight_decay) == ("adam", 1e-3, 1e-5)
+    assert full.modalities["flow"].encoder_kwargs["in_channels"] == 2
+    assert {m.queue_size for m in full.modalities.values()} == {2048}
+    k400 = load_pretrain_config(configs / "vimix_k400.yaml")
+    assert {m.queue_size for m in k400.modalities.values()} == {16384}
+    assert k400.data["dataset"] == "kinetics400" and len(k400.stages) == 6
+    # Table 2: (op, axes, cross_modal, random_partner_layer) of the CMMC stages
+    rows = {"mixup": ("mixup", False, False), "cm_mixup": ("mixup", True, False),
+            "cm_cutmix_s": ("cutmix", True, False, "s"), "cm_cutmix_st": ("cutmix", True, False, "s+t"),
+            "cm_cutmix_stc": ("cutmix", True, False, "s+t+c"),
+            "random_layer": ("cutmix", True, True, "s+t+c")}
+    for prefix in ("vimix_ucf101_t2_", "vimix_synth_t2_"):
+        for row, expected in rows.items():
+            config = load_pretrain_config(configs / f"{prefix}{row}.yaml")
+            cmmc_stages = [s for s in config.stages if s.mixing.kind == "cmmc"]
+            assert len(cmmc_stages) == 4, (prefix, row)
+            for s in cmmc_stages:
+                got = (s.mixing.op, s.mixing.cross_modal, s.mixing.random_partner_layer)
+                assert got == expected[:3], (prefix, row, got)
+                if len(expected) == 4:
+                    assert s.mixing.axes == expected[3]
+        baseline = load_pretrain_config(configs / f"{prefix}moco.yaml")
+        assert [(s.train, s.mixing.kind) for s in baseline.stages] == [("rgb", "none"), ("flow", "none")]
+    assert load_pretrain_config(configs / "vimix_ucf101_t2_moco.yaml").stages[0].epochs == 500
+    for benchmark in ("xsub", "xview"):
+        skeleton = load_pretrain_config(configs / f"vimix_ntu60_{benchmark}.yaml")
+        assert skeleton.data["benchmark"] == benchmark
+        assert [(s.train, s.partner, s.epochs, s.mixing.kind) for s in skeleton.stages] == [
+            ("joint", None, 150, "none"), ("motion", None, 150, "none"),
+            ("joint", "motion", 150, "cmmc"), ("motion", "joint", 150, "cmmc")]
+        sgd = {(s.optim.name, s.optim.lr, s.optim.momentum, s.optim.weight_decay) for s in skeleton.stages}
+        assert sgd == {("sgd", 0.1, 0.9, 1e-4)}
+        assert {m.queue_size for m in skeleton.modalities.values()} == {32768}
+    for name in ("vimix_synth", "vimix_synth_k400", "vimix_synth_skeleton"):
+        config = load_pretrain_config(configs / f"{name}.yaml")
+        assert [s.mixing.kind for s in config.stages][-2:] == ["cmmc", "cmmc"]
+        mocos = build_mocos(config)  # every stage's method builds on the configured encoders
+        for stage in config.stages:
+            build_stage_method(stage, mocos)

@@ -31,7 +31,8 @@ class _Videos(torch.utils.data.Dataset):
 
     def __init__(self, counts=(2, 1, 3)):
         g = torch.Generator().manual_seed(0)
-        self.clips = [torch.randint(0, 256, (n, 3, 8, 32, 32), generator=g, dtype=torch.uint8) for n in counts]
+        self.clips = [torch.randint(0, 256, (n, 3, 8, 32, 32), generator=g, dtype=torch.uint8)
+                      for n in counts]
 
     def __len__(self):
         return len(self.clips)

@@ -54,7 +54,8 @@ def test_report_renders_table_and_plots(tmp_path):
     features = _features(tmp_path / "test_features.npz")
     predictions = save_predictions(tmp_path / "p.npz", ["a", "b", "c"], torch.tensor([0, 1, 2]),
                                    torch.eye(3)[[0, 2, 2]], "rgb")
-    write_result(tmp_path, "linear", {"top1": 2 / 3}, {"selected_on_test": True, "class_names": ["x", "y", "z"]},
+    protocol = {"selected_on_test": True, "class_names": ["x", "y", "z"]}
+    write_result(tmp_path, "linear", {"top1": 2 / 3}, protocol,
                  {"path": "e.pt", "sha256": "c" * 64, "modality": "rgb"}, now_iso(),
                  files={"predictions": str(predictions), "features": {"test": str(features)}})
     write_result(tmp_path, "retrieval", {"R@1": 0.5}, {"modality": "rgb"}, None, now_iso(),

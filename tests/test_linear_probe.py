@@ -82,3 +82,31 @@ def test_topk_accuracy():
 def test_bad_config_is_a_clear_error():
     with pytest.raises(ValueError, match="milestones"):
         LinearProbeConfig(milestones=[80, 60]).validate()
+
+
+def test_end_to_end_path_trains_through_a_frozen_encoder():
+    from vimix_ssl.eval.linear import end_to_end_batches, train_probe
+
+    class Clips(torch.utils.data.Dataset):  # training-mode samples: one view per video
+        def __init__(self):
+            g = torch.Generator().manual_seed(0)
+            self.x = torch.randn(24, 3, 2, 4, 4, generator=g)
+            self.y = torch.arange(24) % 3
+            self.x += self.y.view(-1, 1, 1, 1, 1) * 2.0  # class = brightness
+
+        def __len__(self):
+            return 24
+
+        def __getitem__(self, i):
+            return {"rgb": [self.x[i]], "label": int(self.y[i]), "index": i, "video_id": str(i)}
+
+    torch.manual_seed(0)
+    encoder = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(96, 8))
+    before = [p.clone() for p in encoder.parameters()]
+    data = Clips()
+    batches = end_to_end_batches(encoder, data, "rgb", 8, 0, torch.device("cpu"))
+    test_x = encoder(data.x).detach()
+    out = train_probe(8, 3, batches, lambda m: m(test_x).softmax(1), data.y, _config(epochs=20))
+    assert out.metrics["top1"] >= 0.9
+    assert all(torch.equal(a, b) for a, b in zip(before, encoder.parameters()))  # encoder stays frozen
+    assert not encoder.training

@@ -130,3 +130,21 @@ def test_short_side_size():
     assert short_side_size(240, 320, 128) == (128, 171)
     assert short_side_size(320, 240, 128) == (171, 128)
     assert short_side_size(240, 320, None) == (240, 320)
+
+
+def test_count_frames_then_read_from_start(tmp_path):
+    """count_frames=True decodes to the end; the reader must rewind so frame 0 still reads."""
+    import cv2
+    import numpy as np
+
+    from vimix_ssl.data.video import VideoReader
+
+    path = tmp_path / "c.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (32, 24))
+    for i in range(6):
+        writer.write(np.full((24, 32, 3), 40 * i, np.uint8))
+    writer.release()
+    reader = VideoReader(path, count_frames=True)
+    assert reader.num_frames == 6
+    frames = reader.read([0, 5])
+    assert frames.shape == (2, 24, 32, 3) and frames[0].mean() < frames[1].mean()

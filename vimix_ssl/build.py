@@ -145,14 +145,20 @@ def build_train_loader(config: PretrainConfig, modalities: Sequence[str],
 
 def build_batch_transforms(config: PretrainConfig, modalities: Sequence[str],
                            device: torch.device) -> dict[str, Callable[[Tensor], Tensor]]:
-    """Per-modality on-device view transforms: batched photometric augmentation for RGB."""
+    """Per-modality on-device view transforms: RGB uint8 -> batched photometric augmentation + normalisation.
+
+    With ``photometric: false`` RGB is only normalised. Other modalities arrive as float and
+    pass unchanged.
+    """
     transforms: dict[str, Callable[[Tensor], Tensor]] = {}
     for modality in modalities:
         enabled = config.modalities[modality].photometric
-        if enabled is None:
-            enabled = modality == "rgb"
-        if enabled:
-            transforms[modality] = data_config(config).augment.photometric().to(device).train()
+        if modality != "rgb":
+            if enabled:
+                raise ConfigError(f"modalities.{modality}.photometric: colour augmentation is for rgb only")
+            continue
+        photometric = data_config(config).augment.photometric().to(device)
+        transforms[modality] = photometric.train(enabled is None or enabled)
     return transforms
 
 

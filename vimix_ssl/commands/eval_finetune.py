@@ -9,7 +9,7 @@ HELP = ("finetune the whole network (backbone at lr/10, dropout, optional mixer;
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from vimix_ssl.eval import add_eval_arguments
+    from vimix_ssl.commands.eval_retrieval import add_eval_arguments
 
     add_eval_arguments(parser, encoder_required=False)
     parser.add_argument("--fuse", nargs=2, metavar=("FIRST", "SECOND"), default=None,
@@ -39,6 +39,7 @@ def _fuse(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     import dataclasses
+    import functools
 
     import torch
 
@@ -78,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
     def test_batches():
         loader = torch.utils.data.DataLoader(test_set, batch_size=config.features.videos_per_batch,
                                              num_workers=config.data.num_workers,
-                                             collate_fn=lambda s: collate_eval(s, modality))
+                                             collate_fn=functools.partial(collate_eval, modality=modality))
         for batch in loader:
             clips = batch["clips"].to(device)
             yield (prepare(clips) if prepare is not None else clips), batch["counts"]

@@ -8,7 +8,7 @@ HELP = "weighted k-nearest-neighbour top-1 accuracy of any encoder's frozen feat
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from vimix_ssl.eval import add_eval_arguments
+    from vimix_ssl.commands.eval_retrieval import add_eval_arguments
 
     add_eval_arguments(parser)
 

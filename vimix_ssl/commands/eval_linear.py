@@ -8,7 +8,7 @@ HELP = "linear probe (L2-norm -> BN -> Linear) on a frozen encoder: cached featu
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from vimix_ssl.eval import add_eval_arguments
+    from vimix_ssl.commands.eval_retrieval import add_eval_arguments
 
     add_eval_arguments(parser)
 

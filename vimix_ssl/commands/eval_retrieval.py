@@ -7,9 +7,24 @@ import argparse
 HELP = "video retrieval R@k (queries = test split, gallery = train split, FAISS cosine search)"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from vimix_ssl.eval import add_eval_arguments
+MODALITIES = ("rgb", "flow", "joint", "motion", "bone")
 
+
+def add_eval_arguments(parser: argparse.ArgumentParser, encoder_required: bool = True) -> None:
+    """Arguments shared by the `vimix eval` commands (argparse only: `vimix --help` stays fast)."""
+    parser.add_argument("config", nargs="?", default=None,
+                        help="evaluation YAML (configs/eval/*.yaml); omit to use the defaults")
+    parser.add_argument("overrides", nargs="*", default=[],
+                        help="key=value overrides, e.g. data.root=/data/ucf101 probe.epochs=50")
+    parser.add_argument("--encoder", required=encoder_required,
+                        help="encoder file from `vimix export`, or a training checkpoint (+ --modality)")
+    parser.add_argument("--modality", default=None, choices=MODALITIES,
+                        help="which encoder of a training checkpoint; checked against an encoder file")
+    parser.add_argument("--out", default="runs/eval",
+                        help="run directory: results in OUT/eval/*.json, table in OUT/results.md")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_eval_arguments(parser)
 
 

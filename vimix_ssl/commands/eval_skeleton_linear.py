@@ -8,7 +8,7 @@ HELP = "skeleton linear evaluation (frozen ST-GCN, SGD lr 3.0, 100 epochs) on NT
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from vimix_ssl.eval import add_eval_arguments
+    from vimix_ssl.commands.eval_retrieval import add_eval_arguments
 
     add_eval_arguments(parser)
     parser.add_argument("--benchmark", nargs="+", default=["xsub", "xview"], choices=["xsub", "xview"],

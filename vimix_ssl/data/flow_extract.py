@@ -147,7 +147,7 @@ def prepare_flow_store(out_dir: str | Path, spec: FlowExtractSpec) -> None:
                              f"{ {k: old for k, (old, _) in differs.items()} }, this run asks for "
                              f"{ {k: new for k, (_, new) in differs.items()} }: use another --out folder")
         return
-    write_manifest(out_dir, {**wanted, "chunk_frames": spec.chunk_frames})
+    write_manifest(out_dir, wanted)
 
 
 def extract_flow_store(videos: list[str], spec: FlowExtractSpec, workers: int | None = None,

@@ -99,6 +99,9 @@ class FrameStoreSource:
     def __init__(self, store_dir: str | Path, cache_size: int = 4096):
         self.store_dir = Path(store_dir)
         self.manifest = read_manifest(self.store_dir)
+        if self.manifest.get("modality") == "flow":
+            raise StoreError(f"{self.store_dir}: this is a flow store (store.json modality 'flow'); "
+                             "read it with vimix_ssl.data.flow_store.FlowStoreSource")
         self.field_kind = self.manifest.get("field_kind", "image")
         self._files: _LRU = _LRU(cache_size)  # video_id -> StoreFile (headers only, no open handles)
 

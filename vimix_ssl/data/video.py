@@ -123,6 +123,7 @@ class VideoReader:
         count = 0
         while self._cap.grab():
             count += 1
+        self._position = count  # so the rewind below really seeks
         self._seek(0)
         return count
 

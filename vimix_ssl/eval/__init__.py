@@ -150,20 +150,6 @@ def class_names_of(dataset: Any) -> list[str]:
 # -- shared command-line plumbing of `vimix eval ...` -------------------------------------
 
 
-def add_eval_arguments(parser: Any, encoder_required: bool = True) -> None:
-    """Arguments shared by the evaluation commands."""
-    parser.add_argument("config", nargs="?", default=None,
-                        help="evaluation YAML (configs/eval/*.yaml); omit to use the defaults")
-    parser.add_argument("overrides", nargs="*", default=[],
-                        help="key=value overrides, e.g. data.root=/data/ucf101 probe.epochs=50")
-    parser.add_argument("--encoder", required=encoder_required,
-                        help="encoder file from `vimix export`, or a training checkpoint (+ --modality)")
-    parser.add_argument("--modality", default=None, choices=VIDEO_MODALITIES + SKELETON_MODALITIES,
-                        help="which encoder of a training checkpoint; checked against an encoder file")
-    parser.add_argument("--out", default="runs/eval",
-                        help="run directory: results in OUT/eval/*.json, table in OUT/results.md")
-
-
 @dataclass
 class EvalSession:
     config: EvalConfig

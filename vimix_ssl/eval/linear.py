@@ -208,9 +208,10 @@ def end_to_end_batches(encoder: nn.Module, dataset: torch.utils.data.Dataset, mo
         for batch in loader:
             view = batch[modality]
             clips = (view[0] if isinstance(view, (list, tuple)) else view).to(device)  # (B, C, T, H, W)
-            with torch.no_grad():
+            with torch.no_grad():  # leave the context before yielding: the probe needs gradients
                 if augment is not None:
                     clips = augment(clips)
-                yield encoder(clips).float(), batch["label"]
+                features = encoder(clips).float()  # (B, D)
+            yield features, batch["label"]
 
     return batches

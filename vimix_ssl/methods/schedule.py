@@ -136,8 +136,7 @@ def run_pretrain(config: PretrainConfig) -> Path:
         log.info(f"resuming {resume_path}: stage {resume.stage} ({config.stages[resume.stage].name}), "
                  f"epoch {resume.epoch + 1}, step {resume.step_in_epoch} of the epoch")
     logger = MetricLogger(out_dir, enabled=dist.is_main_process())
-    if resume is not None:
-        logger.truncate_after(resume.global_step)
+    logger.truncate_after(resume.global_step if resume is not None else 0)  # a fresh run starts a fresh log
     checkpointer = RunCheckpointer(config, mocos, out_dir)
     global_step = resume.global_step - resume.stage_step if resume else 0
     try:

@@ -8,6 +8,7 @@ atomically, so an interrupted run leaves only complete outputs behind.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -85,7 +86,10 @@ def run_jobs(
             bar.update(1)
         bar.close()
         return summary
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_init_worker) as pool:
+    # spawn, not fork: forking a process whose OpenCV/OpenMP threads are running can deadlock.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_init_worker,
+                             mp_context=context) as pool:
         pending = {}
         queue = list(reversed(todo))
         # Keep at most 2 jobs per worker in flight so Ctrl-C stops quickly.

@@ -1,0 +1,320 @@
+"""``vimix demo``: the whole method end to end on CPU-sized data, with a report.
+
+Steps (each skipped when its output already exists, so an interrupted demo resumes):
+
+1. data — the synthetic motion-class video dataset in the UCF101 layout (or ``video_root``),
+   its optical flow store, and the synthetic NTU-format skeletons (or ``skeleton_root``)
+   prepared into frame50 arrays;
+2. pre-training — RGB/flow: stage 0 MoCo + input mixup per modality, then alternating
+   Cross-Modal Manifold CutMix stages; joint/motion: SkeletonCLR per stream, then CMMC
+   joint → motion (METHOD §3, scaled down);
+3. evaluation — for every modality, the randomly initialised encoder, the stage-0 encoder
+   and the final encoder: linear probe, R@1/5/10 retrieval and kNN on cached features;
+4. report — ``report.json`` (one entry per evaluated encoder) and ``report.md`` with the
+   table, the training curves and feature plots.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from vimix_ssl.utils.logging import get_logger
+
+log = get_logger("vimix.demo")
+
+VIDEO_MODALITIES = ("rgb", "flow")
+SKELETON_MODALITIES = ("joint", "motion")
+ENCODER_KINDS = ("random", "stage0", "final")
+
+
+@dataclass
+class DemoConfig:
+    """Sizes of the demo; ``quick()`` gives the ≤ 3-minute variant. Paper values in comments."""
+
+    out: str = "demo_out"
+    seed: int = 0
+    device: str = "auto"
+    video_root: str = ""  # UCF101-layout dataset to use instead of the synthetic one
+    skeleton_root: str = ""  # folder of raw NTU .skeleton files to use instead of synthetic ones
+    workers: int = 2  # processes for data preparation and loader workers
+    # synthetic video: classes differ only by motion
+    video_classes: int = 8
+    video_per_class: int = 16
+    video_frames: tuple[int, int] = (24, 32)
+    video_width: int = 64
+    video_height: int = 48
+    flow_method: str = "dis"  # paper: tvl1 (≈100× slower on CPU); `vimix prepare flow --method tvl1`
+    # video pre-training (paper: S3D, 32×128², batch 32, 300 + 4×100 epochs)
+    video_encoder: str = "s3d_small"
+    video_width_multiplier: float = 0.0625
+    clip_len: int = 8
+    size: int = 32
+    video_batch: int = 16
+    video_queue: int = 256
+    video_stage0_epochs: int = 12
+    video_cmmc_epochs: int = 4
+    video_cmmc_rounds: int = 2  # rounds of (rgb, flow) CMMC stages; paper: 2 (4 stages)
+    # skeleton (paper: ST-GCN 1/4 width, batch 128, 150 + 2×150 epochs)
+    skeleton_classes: int = 6
+    skeleton_per_class: int = 24
+    skeleton_encoder: str = "stgcn_small"
+    skeleton_batch: int = 16
+    skeleton_queue: int = 256
+    skeleton_stage0_epochs: int = 12
+    skeleton_cmmc_epochs: int = 6
+    # evaluation (paper: probe 100 epochs)
+    probe_epochs: int = 60
+    knn_k: int = 10
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> DemoConfig:
+        small = dict(video_classes=6, video_per_class=12, video_frames=(16, 24), video_stage0_epochs=6,
+                     video_cmmc_epochs=2, video_cmmc_rounds=1, skeleton_classes=5, skeleton_per_class=16,
+                     skeleton_stage0_epochs=6, skeleton_cmmc_epochs=3, probe_epochs=40)
+        return cls(**{**small, **overrides})
+
+
+# -- 1. data -------------------------------------------------------------------------------
+
+
+def prepare_video_data(cfg: DemoConfig, data_dir: Path) -> tuple[Path, Path]:
+    """Synthetic (or given) UCF-layout videos plus their flow store -> (video root, flow dir)."""
+    from vimix_ssl.data.flow_extract import FlowExtractSpec, extract_flow_store
+    from vimix_ssl.data.splits import all_videos
+
+    if cfg.video_root:
+        root = Path(cfg.video_root)
+    else:
+        from vimix_ssl.data.synthetic_video import SynthVideoConfig, generate_synthetic_ucf
+
+        root = data_dir / "video"
+        synth = SynthVideoConfig(classes=cfg.video_classes, per_class=cfg.video_per_class,
+                                 frames_min=cfg.video_frames[0], frames_max=cfg.video_frames[1],
+                                 width=cfg.video_width, height=cfg.video_height, seed=cfg.seed)
+        log.info(f"synthetic videos -> {root}")
+        generate_synthetic_ucf(root, synth, reuse=True)
+    flow_dir = data_dir / f"flow_{cfg.flow_method}"
+    videos = list(all_videos("ucf101", root, None))
+    spec = FlowExtractSpec(source="raw", source_root=str(root), out_dir=str(flow_dir), method=cfg.flow_method)
+    summary = extract_flow_store(videos, spec, workers=cfg.workers, desc=f"flow ({cfg.flow_method})")
+    log.info(summary.format("flow videos"))
+    if summary.failed:
+        raise RuntimeError(f"flow extraction failed for {len(summary.failed)} videos; see the list above")
+    return root, flow_dir
+
+
+def prepare_skeleton_data(cfg: DemoConfig, data_dir: Path) -> Path:
+    """Synthetic (or given) raw NTU files prepared into frame50 arrays -> prepared folder."""
+    from vimix_ssl.data.skeleton.prepare import prepare_ntu
+
+    out = data_dir / "ntu"
+    if (out / "manifest.json").is_file():
+        return out
+    if cfg.skeleton_root:
+        raw = Path(cfg.skeleton_root)
+    else:
+        from vimix_ssl.data.skeleton.synthetic import SyntheticSkeletonConfig, write_synthetic_skeletons
+
+        raw = data_dir / "skeleton_raw"
+        log.info(f"synthetic skeletons -> {raw}")
+        write_synthetic_skeletons(raw, SyntheticSkeletonConfig(
+            classes=cfg.skeleton_classes, per_class=cfg.skeleton_per_class, seed=cfg.seed))
+    prepare_ntu(raw, out, workers=cfg.workers)
+    return out
+
+
+# -- 2. pre-training -----------------------------------------------------------------------
+
+
+def video_pretrain_config(cfg: DemoConfig, root: Path, flow_dir: Path, out: Path) -> dict[str, Any]:
+    def modality(channels: int, **extra: Any) -> dict[str, Any]:
+        return {"encoder": cfg.video_encoder,
+                "encoder_kwargs": {"in_channels": channels, "width": cfg.video_width_multiplier},
+                "head_hidden": 128, "queue_size": cfg.video_queue, **extra}
+
+    stages = [{"name": f"stage0_{m}", "train": m, "epochs": cfg.video_stage0_epochs,
+               "mixing": {"kind": "input", "mixer": "mixup"}} for m in VIDEO_MODALITIES]
+    for r in range(cfg.video_cmmc_rounds):
+        stages += [{"name": f"cmmc{r + 1}_rgb", "train": "rgb", "partner": "flow"},
+                   {"name": f"cmmc{r + 1}_flow", "train": "flow", "partner": "rgb"}]
+    return {
+        "seed": cfg.seed, "out_dir": str(out), "device": cfg.device, "log_every": 5,
+        "data": {"dataset": "ucf101", "root": str(root), "clip_len": cfg.clip_len, "size": cfg.size,
+                 "batch_size": cfg.video_batch, "num_workers": 0, "eval_window_stride": cfg.clip_len},
+        "modalities": {"rgb": modality(3),
+                       "flow": modality(2, store=str(flow_dir), flow_units="normalized")},
+        "stage_defaults": {"epochs": cfg.video_cmmc_epochs,
+                           "mixing": {"kind": "cmmc", "op": "cutmix", "axes": "s+t+c"}},
+        "stages": stages,
+    }
+
+
+def skeleton_pretrain_config(cfg: DemoConfig, ntu_dir: Path, out: Path) -> dict[str, Any]:
+    modality = {"encoder": cfg.skeleton_encoder, "head_hidden": 64, "queue_size": cfg.skeleton_queue}
+    stages = [{"name": f"stage0_{m}", "train": m, "epochs": cfg.skeleton_stage0_epochs,
+               "mixing": {"kind": "none"}} for m in SKELETON_MODALITIES]
+    stages += [{"name": "cmmc_joint", "train": "joint", "partner": "motion"},
+               {"name": "cmmc_motion", "train": "motion", "partner": "joint"}]
+    return {
+        "seed": cfg.seed, "out_dir": str(out), "device": cfg.device, "log_every": 5,
+        "data": {"root": str(ntu_dir), "benchmark": "xsub", "batch_size": cfg.skeleton_batch,
+                 "num_workers": 0},
+        "modalities": {m: dict(modality) for m in SKELETON_MODALITIES},
+        "stage_defaults": {"epochs": cfg.skeleton_cmmc_epochs,
+                           "optim": {"name": "sgd", "lr": 0.1, "weight_decay": 1e-4, "momentum": 0.9},
+                           "mixing": {"kind": "cmmc", "op": "cutmix", "axes": "s+t+c"}},
+        "stages": stages,
+    }
+
+
+def pretrain(config_data: dict[str, Any]) -> Path:
+    from vimix_ssl.config import from_dict
+    from vimix_ssl.methods.config import PretrainConfig, expand_stages
+    from vimix_ssl.methods.schedule import run_pretrain
+
+    config = from_dict(PretrainConfig, expand_stages(config_data))
+    config.validate()
+    return run_pretrain(config)
+
+
+# -- 3. evaluation -------------------------------------------------------------------------
+
+
+def export_encoders(run_dir: Path, modalities: tuple[str, ...], seed: int) -> dict[str, dict[str, Path]]:
+    """Encoder files per modality: random init, end of its stage 0, end of the schedule."""
+    import torch
+
+    from vimix_ssl.engine.checkpoint import load_checkpoint
+    from vimix_ssl.models.export import export_encoder, export_from_checkpoint
+    from vimix_ssl.models.registry import build_encoder
+
+    final_ckpt = run_dir / "checkpoint.pt"
+    spec = load_checkpoint(final_ckpt)["encoders"]
+    files: dict[str, dict[str, Path]] = {}
+    for m in modalities:
+        out = run_dir / "encoders"
+        torch.manual_seed(seed)  # the random baseline: a fresh encoder of the same architecture
+        random = build_encoder(spec[m]["name"], **spec[m]["kwargs"])
+        stage0 = next(run_dir.glob(f"stage*_stage0_{m}.pt"))
+        files[m] = {
+            "random": export_encoder(out / f"{m}_random.pt", spec[m]["name"], spec[m]["kwargs"],
+                                     random.state_dict(), m, meta={"note": "random initialisation"}),
+            "stage0": export_from_checkpoint(stage0, m, out / f"{m}_stage0.pt"),
+            "final": export_from_checkpoint(final_ckpt, m, out / f"{m}_final.pt"),
+        }
+    return files
+
+
+def evaluation_config(cfg: DemoConfig, video_cfg: dict[str, Any] | None, flow_dir: Path | None,
+                      ntu_dir: Path | None, cache_dir: Path) -> Any:
+    from vimix_ssl.config import from_dict
+    from vimix_ssl.eval import EvalConfig
+
+    data: dict[str, Any] = {
+        "features": {"cache_dir": str(cache_dir), "device": cfg.device, "videos_per_batch": 8},
+        "retrieval": {"ks": [1, 5, 10], "save_neighbours": 0},
+        "probe": {"epochs": cfg.probe_epochs, "milestones": [int(cfg.probe_epochs * 0.6),
+                                                             int(cfg.probe_epochs * 0.8)]},
+        "skeleton_probe": {"epochs": cfg.probe_epochs, "milestones": [int(cfg.probe_epochs * 0.8)]},
+        "knn": {"k": cfg.knn_k},
+    }
+    if video_cfg is not None:
+        d = video_cfg["data"]
+        data["data"] = {k: d[k] for k in ("dataset", "root", "clip_len", "size", "eval_window_stride")}
+        data["data"]["num_workers"] = 0
+        data["flow_store"], data["flow_units"] = str(flow_dir), "normalized"
+    if ntu_dir is not None:
+        data["skeleton"] = {"root": str(ntu_dir), "benchmark": "xsub"}
+    config = from_dict(EvalConfig, data)
+    config.validate()
+    return config
+
+
+def evaluate_encoder(config: Any, path: Path, modality: str) -> dict[str, Any]:
+    """Linear probe, retrieval R@k and kNN of one encoder file (features cached)."""
+    from vimix_ssl.eval import modality_kind, split_features
+    from vimix_ssl.eval.features import load_eval_encoder
+    from vimix_ssl.eval.knn import knn_accuracy
+    from vimix_ssl.eval.linear import probe_on_features
+    from vimix_ssl.eval.retrieval import evaluate_retrieval
+
+    started = time.perf_counter()
+    source = load_eval_encoder(path, modality)
+    feats, _ = split_features(config, source, modality)
+    train, test = feats["train"], feats["test"]
+    num_classes = int(max(train.labels.max(), test.labels.max())) + 1
+    probe_cfg = config.skeleton_probe if modality_kind(modality) == "skeleton" else config.probe
+    probe = probe_on_features(train.features, train.labels, test.features, test.labels, num_classes,
+                              probe_cfg, desc=f"{modality} probe")
+    retrieval = evaluate_retrieval(train.features.numpy(), train.labels.numpy(), test.features.numpy(),
+                                   test.labels.numpy(), config.retrieval)
+    knn = knn_accuracy(train.features, train.labels, test.features, test.labels,
+                       k=min(config.knn.k, len(train.labels)), temperature=config.knn.temperature,
+                       num_classes=num_classes)
+    return {
+        "linear_top1": 100 * probe.metrics["top1"], "r_at_1": 100 * retrieval.recall[1],
+        "r_at_5": 100 * retrieval.recall[5], "r_at_10": 100 * retrieval.recall[10], "knn_top1": 100 * knn,
+        "num_train": len(train.labels), "num_test": len(test.labels), "num_classes": num_classes,
+        "eval_seconds": round(time.perf_counter() - started, 1),
+        "_test_features": test.features.numpy(), "_test_labels": test.labels.numpy(),
+        "_predicted": probe.probabilities.argmax(1).cpu().numpy(),
+    }
+
+
+# -- 4. the whole demo -----------------------------------------------------------------------
+
+
+def run_demo(cfg: DemoConfig) -> dict[str, Any]:
+    from vimix_ssl.demo_report import write_report
+    from vimix_ssl.utils.io import atomic_write_json
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "demo_config.json", asdict(cfg))
+    timing: dict[str, float] = {}
+    t0 = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal t0
+        timing[name] = round(time.perf_counter() - t0, 1)
+        log.info(f"{name}: {timing[name]} s")
+        t0 = time.perf_counter()
+
+    data_dir = out / "data"
+    root, flow_dir = prepare_video_data(cfg, data_dir)
+    ntu_dir = prepare_skeleton_data(cfg, data_dir)
+    lap("data")
+    video_cfg = video_pretrain_config(cfg, root, flow_dir, out / "runs" / "video")
+    skeleton_cfg = skeleton_pretrain_config(cfg, ntu_dir, out / "runs" / "skeleton")
+    video_run = pretrain(video_cfg)
+    lap("pretrain_video")
+    skeleton_run = pretrain(skeleton_cfg)
+    lap("pretrain_skeleton")
+
+    eval_config = evaluation_config(cfg, video_cfg, flow_dir, ntu_dir, out / "feature_cache")
+    results = []
+    for run_dir, modalities in ((video_run, VIDEO_MODALITIES), (skeleton_run, SKELETON_MODALITIES)):
+        files = export_encoders(run_dir, modalities, cfg.seed)
+        for m in modalities:
+            for kind in ENCODER_KINDS:
+                log.info(f"evaluating {m} {kind}")
+                metrics = evaluate_encoder(eval_config, files[m][kind], m)
+                results.append({"modality": m, "encoder": kind, "file": str(files[m][kind]), **metrics})
+    lap("evaluation")
+    report = write_report(out, cfg, results, timing, eval_config,
+                          {"video": video_run, "skeleton": skeleton_run})
+    log.info(f"report: {out / 'report.md'}")
+    return report
+
+
+def load_report(path: str | Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def with_overrides(cfg: DemoConfig, **kwargs: Any) -> DemoConfig:
+    return replace(cfg, **{k: v for k, v in kwargs.items() if v is not None})
