@@ -88,3 +88,17 @@ def test_fixed_length_tuple_override():
     assert load_config(WithTuple, None, ["crop_area=[0.5, 1]"]).crop_area == (0.5, 1.0)
     with pytest.raises(ConfigError, match="crop_area: expected 2 values, got 3"):
         load_config(WithTuple, None, ["crop_area=[0.5, 1, 2]"])
+
+
+def _tuned_optim() -> Optim:
+    return Optim(name="sgd", lr=3.0)
+
+
+@dataclass
+class WithFactory:
+    probe: Optim = field(default_factory=_tuned_optim)
+
+
+def test_partial_mapping_overrides_the_field_default_not_the_class_default():
+    cfg = load_config(WithFactory, None, ["probe.milestones=[80]"])
+    assert (cfg.probe.name, cfg.probe.lr, cfg.probe.milestones) == ("sgd", 3.0, [80])

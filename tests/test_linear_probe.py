@@ -110,3 +110,28 @@ def test_end_to_end_path_trains_through_a_frozen_encoder():
     assert out.metrics["top1"] >= 0.9
     assert all(torch.equal(a, b) for a, b in zip(before, encoder.parameters()))  # encoder stays frozen
     assert not encoder.training
+
+
+def test_short_probe_on_nearly_collinear_features_predicts_in_eval_mode():
+    """Low-variance features (ReLU-pooled backbones) + few steps: eval-mode BN must still work.
+
+    An exponential running average started at (0, 1) keeps ~1e-2 of its initial variance
+    after 40 steps, far above the features' ~1e-5 variance, and every prediction collapses.
+    """
+    import torch
+
+    from vimix_ssl.eval.linear import LinearProbeConfig, probe_on_features
+
+    g = torch.Generator().manual_seed(0)
+    classes, dim = 5, 32
+    centres = torch.randn(classes, dim, generator=g) * 0.01
+    common = torch.ones(dim)
+
+    def sample(n):
+        y = torch.arange(n) % classes
+        return common + centres[y] + 0.001 * torch.randn(n, dim, generator=g), y
+
+    xtr, ytr = sample(50)
+    xte, yte = sample(30)
+    out = probe_on_features(xtr, ytr, xte, yte, classes, LinearProbeConfig(epochs=40, milestones=[30]))
+    assert out.metrics["top1"] >= 0.95

@@ -140,7 +140,7 @@ def test_lr_schedules():
     assert [round(step.lr(s), 6) for s in (0, 19, 20, 39, 40)] == [0.1, 0.1, 0.01, 0.01, 0.001]
     assert LRSchedule(OptimConfig(lr=0.3), 10, 5).lr(37) == 0.3
     with pytest.raises(ValueError, match="milestones"):
-        LRSchedule(OptimConfig(schedule="step", milestones=[9]), 10, 5)
+        LRSchedule(OptimConfig(schedule="step", milestones=[0]), 10, 5)
 
 
 def test_metric_logger_truncates_after_a_step(tmp_path):

@@ -168,11 +168,21 @@ def _build(cls: type[T], data: dict[str, Any], prefix: str = "") -> T:
     kwargs = {}
     for name, value in data.items():
         key = f"{prefix}.{name}" if prefix else name
+        default = _field_default(fields[name])
+        if isinstance(value, dict) and dataclasses.is_dataclass(default):
+            # A partial mapping overrides the field's own default instance, not the class defaults.
+            value = deep_merge(to_dict(default), value)
         kwargs[name] = _coerce(value, hints[name], key)
     try:
         return cls(**kwargs)
     except TypeError as e:  # missing required fields
         raise ConfigError(f"{prefix or cls.__name__}: {e}") from e
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return None if f.default is dataclasses.MISSING else f.default
 
 
 def from_dict(cls: type[T], data: dict[str, Any]) -> T:

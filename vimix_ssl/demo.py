@@ -55,6 +55,12 @@ class DemoConfig:
     size: int = 32
     video_batch: int = 16
     video_queue: int = 256
+    # CoCLR/torchvision S3D use BatchNorm momentum 1e-3, right for 300-epoch runs; in a
+    # few-hundred-step demo the eval-mode statistics would barely leave their (0, 1) start.
+    video_bn_momentum: float = 0.1
+    # CoCLR's N(0, 0.01²) conv init leaves eval-mode S3D features constant across clips after
+    # a few hundred steps (measured); None = PyTorch's default init for the demo's short runs.
+    video_conv_init_std: float | None = None
     video_stage0_epochs: int = 12
     video_cmmc_epochs: int = 4
     video_cmmc_rounds: int = 2  # rounds of (rgb, flow) CMMC stages; paper: 2 (4 stages)
@@ -130,44 +136,59 @@ def prepare_skeleton_data(cfg: DemoConfig, data_dir: Path) -> Path:
 # -- 2. pre-training -----------------------------------------------------------------------
 
 
-def video_pretrain_config(cfg: DemoConfig, root: Path, flow_dir: Path, out: Path) -> dict[str, Any]:
-    def modality(channels: int, **extra: Any) -> dict[str, Any]:
-        return {"encoder": cfg.video_encoder,
-                "encoder_kwargs": {"in_channels": channels, "width": cfg.video_width_multiplier},
-                "head_hidden": 128, "queue_size": cfg.video_queue, **extra}
-
+def video_stages(cfg: DemoConfig) -> list[dict[str, Any]]:
+    """Vi-Mix RGB/flow: stage 0 MoCo + input mixup per modality, then alternating CMMC rounds."""
     stages = [{"name": f"stage0_{m}", "train": m, "epochs": cfg.video_stage0_epochs,
                "mixing": {"kind": "input", "mixer": "mixup"}} for m in VIDEO_MODALITIES]
     for r in range(cfg.video_cmmc_rounds):
         stages += [{"name": f"cmmc{r + 1}_rgb", "train": "rgb", "partner": "flow"},
                    {"name": f"cmmc{r + 1}_flow", "train": "flow", "partner": "rgb"}]
+    return stages
+
+
+def skeleton_stages(cfg: DemoConfig) -> list[dict[str, Any]]:
+    """Vi-Mix skeleton: SkeletonCLR per stream (no input mixing), then CMMC joint -> motion."""
+    stages = [{"name": f"stage0_{m}", "train": m, "epochs": cfg.skeleton_stage0_epochs,
+               "mixing": {"kind": "none"}} for m in SKELETON_MODALITIES]
+    return stages + [{"name": "cmmc_joint", "train": "joint", "partner": "motion"},
+                     {"name": "cmmc_motion", "train": "motion", "partner": "joint"}]
+
+
+def video_pretrain_config(cfg: DemoConfig, root: Path, flow_dir: Path, out: Path,
+                          stages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def modality(channels: int, **extra: Any) -> dict[str, Any]:
+        return {"encoder": cfg.video_encoder,
+                "encoder_kwargs": {"in_channels": channels, "width": cfg.video_width_multiplier,
+                                   "bn_momentum": cfg.video_bn_momentum,
+                                   "conv_init_std": cfg.video_conv_init_std},
+                "head_hidden": 128, "queue_size": cfg.video_queue, **extra}
+
     return {
         "seed": cfg.seed, "out_dir": str(out), "device": cfg.device, "log_every": 5,
+        # num_workers 0: decoding the small demo clips is cheaper than starting workers
         "data": {"dataset": "ucf101", "root": str(root), "clip_len": cfg.clip_len, "size": cfg.size,
                  "batch_size": cfg.video_batch, "num_workers": 0, "eval_window_stride": cfg.clip_len},
         "modalities": {"rgb": modality(3),
                        "flow": modality(2, store=str(flow_dir), flow_units="normalized")},
         "stage_defaults": {"epochs": cfg.video_cmmc_epochs,
                            "mixing": {"kind": "cmmc", "op": "cutmix", "axes": "s+t+c"}},
-        "stages": stages,
+        "stages": video_stages(cfg) if stages is None else stages,
     }
 
 
-def skeleton_pretrain_config(cfg: DemoConfig, ntu_dir: Path, out: Path) -> dict[str, Any]:
+def skeleton_pretrain_config(cfg: DemoConfig, ntu_dir: Path, out: Path,
+                             stages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     modality = {"encoder": cfg.skeleton_encoder, "head_hidden": 64, "queue_size": cfg.skeleton_queue}
-    stages = [{"name": f"stage0_{m}", "train": m, "epochs": cfg.skeleton_stage0_epochs,
-               "mixing": {"kind": "none"}} for m in SKELETON_MODALITIES]
-    stages += [{"name": "cmmc_joint", "train": "joint", "partner": "motion"},
-               {"name": "cmmc_motion", "train": "motion", "partner": "joint"}]
     return {
         "seed": cfg.seed, "out_dir": str(out), "device": cfg.device, "log_every": 5,
         "data": {"root": str(ntu_dir), "benchmark": "xsub", "batch_size": cfg.skeleton_batch,
                  "num_workers": 0},
         "modalities": {m: dict(modality) for m in SKELETON_MODALITIES},
+        # peer (CrosSCLR/SkeletonCLR): SGD lr 0.1, momentum 0.9, wd 1e-4
         "stage_defaults": {"epochs": cfg.skeleton_cmmc_epochs,
                            "optim": {"name": "sgd", "lr": 0.1, "weight_decay": 1e-4, "momentum": 0.9},
                            "mixing": {"kind": "cmmc", "op": "cutmix", "axes": "s+t+c"}},
-        "stages": stages,
+        "stages": skeleton_stages(cfg) if stages is None else stages,
     }
 
 

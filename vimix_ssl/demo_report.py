@@ -106,15 +106,18 @@ def write_report(out: Path, demo_config: Any, results: list[dict[str, Any]], tim
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    lines = ["# vimix demo report", "", f"Created {report['created']}. Total time "
-             f"{report['timing_seconds']['total']} s ({', '.join(f'{k} {v} s' for k, v in report['timing_seconds'].items() if k != 'total')}).",
+    timing = report["timing_seconds"]
+    parts = ", ".join(f"{k} {v} s" for k, v in timing.items() if k != "total")
+    lines = ["# vimix demo report", "",
+             f"Created {report['created']}. Total time {timing['total']} s ({parts}).",
              "", "Percentages on the test split. `random` = randomly initialised encoder, `stage0` = after "
              "stage 0 (MoCo + input mixup for RGB/flow, SkeletonCLR for joint/motion), `final` = after the "
              "Cross-Modal Manifold CutMix stages.", "",
              "| modality | encoder | linear top-1 | R@1 | R@5 | R@10 | kNN top-1 |",
              "|---|---|---|---|---|---|---|"]
     for r in report["results"]:
-        lines.append(f"| {r['modality']} | {r['encoder']} | " + " | ".join(f"{r[m]:.1f}" for m in METRICS) + " |")
+        values = " | ".join(f"{r[m]:.1f}" for m in METRICS)
+        lines.append(f"| {r['modality']} | {r['encoder']} | {values} |")
     lines.append("")
     for title, path in report["plots"].items():
         lines += [f"## {title}", "", f"![{title}]({path})", ""]

@@ -8,7 +8,8 @@ HELP = "run the whole method end to end on synthetic (or your own small) data an
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="demo_out", help="output folder (data, runs, report.md, report.json)")
+    parser.add_argument("--out", default="demo_out",
+                        help="output folder (data, runs, report.md, report.json)")
     parser.add_argument("--quick", action="store_true", help="smaller data and fewer epochs (≤ 3 minutes)")
     parser.add_argument("--video-root", default=None,
                         help="a dataset in the UCF101 layout (class folders + ucfTrainTestlist/) instead "

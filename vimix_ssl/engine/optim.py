@@ -21,10 +21,11 @@ def build_optimizer(parameters: Iterable[nn.Parameter], config: OptimConfig) -> 
     params = [p for p in parameters if p.requires_grad]
     if not params:
         raise ValueError("build_optimizer: no trainable parameters")
+    betas = (config.betas[0], config.betas[1])
     if config.name == "adam":
-        return torch.optim.Adam(params, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
+        return torch.optim.Adam(params, lr=config.lr, betas=betas, weight_decay=config.weight_decay)
     if config.name == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, betas=tuple(config.betas), weight_decay=config.weight_decay)
+        return torch.optim.AdamW(params, lr=config.lr, betas=betas, weight_decay=config.weight_decay)
     if config.name == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
                                weight_decay=config.weight_decay, nesterov=config.nesterov)
@@ -41,9 +42,9 @@ class LRSchedule:
         self.steps_per_epoch = steps_per_epoch
         self.total_steps = steps_per_epoch * epochs
         self.warmup_steps = round(config.warmup_epochs * steps_per_epoch)
-        for milestone in config.milestones:
-            if not 0 < milestone <= epochs:
-                raise ValueError(f"optim.milestones: {milestone} is outside the stage's 1..{epochs} epochs")
+        for milestone in config.milestones:  # one past the stage's end is never reached (shortened runs)
+            if milestone <= 0:
+                raise ValueError(f"optim.milestones: epochs must be positive, got {milestone}")
 
     def lr(self, step: int) -> float:
         """Learning rate for optimiser step ``step`` (0-based, counted within the stage)."""

@@ -54,7 +54,12 @@ class LinearProbe(nn.Module):
         if head not in ("norm_bn_linear", "linear"):
             raise ValueError(f"probe.head must be norm_bn_linear or linear, got {head!r}")
         self.head = head
-        self.norm = nn.BatchNorm1d(feature_dim) if head == "norm_bn_linear" else nn.Identity()
+        # momentum=None: running statistics are the cumulative average over every training
+        # batch. The probe's inputs are fixed features, so this converges to the exact
+        # feature statistics; an exponential average would keep a trace of its (0, 1) start
+        # for short probes, which breaks eval-mode predictions on low-variance features.
+        self.norm = (nn.BatchNorm1d(feature_dim, momentum=None) if head == "norm_bn_linear"
+                     else nn.Identity())
         self.fc = nn.Linear(feature_dim, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
