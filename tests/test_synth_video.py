@@ -158,3 +158,23 @@ def test_rewrites_its_own_output_only(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="not written by"):
         generate_synthetic_ucf(foreign, small)
     assert (foreign / "thesis.tex").read_text() == "precious"
+
+
+def test_appearance_pool_shares_looks_across_classes(tmp_path):
+    """With a pool, clips of different motions reuse the same background; motion still differs."""
+    import numpy as np
+
+    from vimix_ssl.data.synthetic_video import SynthVideoConfig, generate_synthetic_ucf
+    from vimix_ssl.data.video import read_all_frames
+
+    cfg = SynthVideoConfig(classes=4, per_class=4, frames_min=6, frames_max=6, width=32, height=24,
+                           appearance_pool=1)
+    result = generate_synthetic_ucf(tmp_path / "pool", cfg)
+    clips = [read_all_frames(result.root / p) for p in result.train[:6]]
+    corners = np.stack([c[0, :3, :3].astype(float) for c in clips])  # background corner, frame 0
+    assert np.abs(corners - corners[0]).max() < 20  # one look (up to MJPG noise) everywhere
+    fresh = generate_synthetic_ucf(tmp_path / "fresh", SynthVideoConfig(
+        classes=4, per_class=4, frames_min=6, frames_max=6, width=32, height=24))
+    fresh_corners = np.stack([read_all_frames(fresh.root / p)[0, :3, :3].astype(float)
+                              for p in fresh.train[:6]])
+    assert np.abs(fresh_corners - fresh_corners[0]).max() > 40

@@ -26,8 +26,8 @@ from vimix_ssl.utils.logging import get_logger
 
 log = get_logger("vimix.demo")
 
-VIDEO_MODALITIES = ("rgb", "flow")
-SKELETON_MODALITIES = ("joint", "motion")
+VIDEO_PAIR = ("rgb", "flow")
+SKELETON_PAIR = ("joint", "motion")
 ENCODER_KINDS = ("random", "stage0", "final")
 
 
@@ -43,10 +43,20 @@ class DemoConfig:
     workers: int = 2  # processes for data preparation and loader workers
     # synthetic video: classes differ only by motion
     video_classes: int = 8
-    video_per_class: int = 16
+    video_per_class: int = 40
     video_frames: tuple[int, int] = (24, 32)
     video_width: int = 64
     video_height: int = 48
+    # Clips share 4 looks across classes, so MoCo cannot tell instances apart by appearance
+    # alone and must use motion (with a fresh look per clip, RGB MoCo learns appearance only).
+    appearance_pool: int = 4
+    # The synthetic classes are direction-sensitive (TranslateLeft is TranslateRight mirrored,
+    # RotateClockwise is RotateCounterclockwise mirrored): a random flip would teach the
+    # contrastive views that these classes are the same. Real action datasets: paper's 0.5.
+    flip_probability: float = 0.0
+    # paper: random resized crop area 0.2-1; the synthetic object covers ~15% of the frame, so
+    # a 0.2 crop often shows no moving object at all (an all-zero flow view).
+    crop_area: tuple[float, float] = (0.6, 1.0)
     flow_method: str = "dis"  # paper: tvl1 (≈100× slower on CPU); `vimix prepare flow --method tvl1`
     # video pre-training (paper: S3D, 32×128², batch 32, 300 + 4×100 epochs)
     video_encoder: str = "s3d_small"
@@ -55,32 +65,35 @@ class DemoConfig:
     size: int = 32
     video_batch: int = 16
     video_queue: int = 256
+    # paper: 0.999 over ~10^5 steps; over the demo's few hundred steps a 0.999 key encoder
+    # barely leaves its initialisation (0.999^500 ≈ 0.6), so the demo uses 0.99.
+    moco_momentum: float = 0.99
     # CoCLR/torchvision S3D use BatchNorm momentum 1e-3, right for 300-epoch runs; in a
     # few-hundred-step demo the eval-mode statistics would barely leave their (0, 1) start.
     video_bn_momentum: float = 0.1
     # CoCLR's N(0, 0.01²) conv init leaves eval-mode S3D features constant across clips after
     # a few hundred steps (measured); None = PyTorch's default init for the demo's short runs.
     video_conv_init_std: float | None = None
-    video_stage0_epochs: int = 12
-    video_cmmc_epochs: int = 4
+    video_stage0_epochs: int = 30
+    video_cmmc_epochs: int = 8
     video_cmmc_rounds: int = 2  # rounds of (rgb, flow) CMMC stages; paper: 2 (4 stages)
     # skeleton (paper: ST-GCN 1/4 width, batch 128, 150 + 2×150 epochs)
     skeleton_classes: int = 6
-    skeleton_per_class: int = 24
+    skeleton_per_class: int = 40
     skeleton_encoder: str = "stgcn_small"
     skeleton_batch: int = 16
     skeleton_queue: int = 256
-    skeleton_stage0_epochs: int = 12
-    skeleton_cmmc_epochs: int = 6
+    skeleton_stage0_epochs: int = 20
+    skeleton_cmmc_epochs: int = 10
     # evaluation (paper: probe 100 epochs)
     probe_epochs: int = 60
     knn_k: int = 10
 
     @classmethod
     def quick(cls, **overrides: Any) -> DemoConfig:
-        small = dict(video_classes=6, video_per_class=12, video_frames=(16, 24), video_stage0_epochs=6,
-                     video_cmmc_epochs=2, video_cmmc_rounds=1, skeleton_classes=5, skeleton_per_class=16,
-                     skeleton_stage0_epochs=6, skeleton_cmmc_epochs=3, probe_epochs=40)
+        small = dict(video_classes=6, video_per_class=16, video_frames=(16, 24), video_stage0_epochs=12,
+                     video_cmmc_epochs=4, video_cmmc_rounds=1, skeleton_classes=5, skeleton_per_class=24,
+                     skeleton_stage0_epochs=10, skeleton_cmmc_epochs=5, probe_epochs=40)
         return cls(**{**small, **overrides})
 
 
@@ -100,7 +113,8 @@ def prepare_video_data(cfg: DemoConfig, data_dir: Path) -> tuple[Path, Path]:
         root = data_dir / "video"
         synth = SynthVideoConfig(classes=cfg.video_classes, per_class=cfg.video_per_class,
                                  frames_min=cfg.video_frames[0], frames_max=cfg.video_frames[1],
-                                 width=cfg.video_width, height=cfg.video_height, seed=cfg.seed)
+                                 width=cfg.video_width, height=cfg.video_height, seed=cfg.seed,
+                                 appearance_pool=cfg.appearance_pool)
         log.info(f"synthetic videos -> {root}")
         generate_synthetic_ucf(root, synth, reuse=True)
     flow_dir = data_dir / f"flow_{cfg.flow_method}"
@@ -139,7 +153,7 @@ def prepare_skeleton_data(cfg: DemoConfig, data_dir: Path) -> Path:
 def video_stages(cfg: DemoConfig) -> list[dict[str, Any]]:
     """Vi-Mix RGB/flow: stage 0 MoCo + input mixup per modality, then alternating CMMC rounds."""
     stages = [{"name": f"stage0_{m}", "train": m, "epochs": cfg.video_stage0_epochs,
-               "mixing": {"kind": "input", "mixer": "mixup"}} for m in VIDEO_MODALITIES]
+               "mixing": {"kind": "input", "mixer": "mixup"}} for m in VIDEO_PAIR]
     for r in range(cfg.video_cmmc_rounds):
         stages += [{"name": f"cmmc{r + 1}_rgb", "train": "rgb", "partner": "flow"},
                    {"name": f"cmmc{r + 1}_flow", "train": "flow", "partner": "rgb"}]
@@ -149,7 +163,7 @@ def video_stages(cfg: DemoConfig) -> list[dict[str, Any]]:
 def skeleton_stages(cfg: DemoConfig) -> list[dict[str, Any]]:
     """Vi-Mix skeleton: SkeletonCLR per stream (no input mixing), then CMMC joint -> motion."""
     stages = [{"name": f"stage0_{m}", "train": m, "epochs": cfg.skeleton_stage0_epochs,
-               "mixing": {"kind": "none"}} for m in SKELETON_MODALITIES]
+               "mixing": {"kind": "none"}} for m in SKELETON_PAIR]
     return stages + [{"name": "cmmc_joint", "train": "joint", "partner": "motion"},
                      {"name": "cmmc_motion", "train": "motion", "partner": "joint"}]
 
@@ -161,13 +175,14 @@ def video_pretrain_config(cfg: DemoConfig, root: Path, flow_dir: Path, out: Path
                 "encoder_kwargs": {"in_channels": channels, "width": cfg.video_width_multiplier,
                                    "bn_momentum": cfg.video_bn_momentum,
                                    "conv_init_std": cfg.video_conv_init_std},
-                "head_hidden": 128, "queue_size": cfg.video_queue, **extra}
+                "head_hidden": 128, "queue_size": cfg.video_queue, "momentum": cfg.moco_momentum, **extra}
 
     return {
         "seed": cfg.seed, "out_dir": str(out), "device": cfg.device, "log_every": 5,
         # num_workers 0: decoding the small demo clips is cheaper than starting workers
         "data": {"dataset": "ucf101", "root": str(root), "clip_len": cfg.clip_len, "size": cfg.size,
-                 "batch_size": cfg.video_batch, "num_workers": 0, "eval_window_stride": cfg.clip_len},
+                 "batch_size": cfg.video_batch, "num_workers": 0, "eval_window_stride": cfg.clip_len,
+                 "augment": {"flip_probability": cfg.flip_probability, "crop_area": list(cfg.crop_area)}},
         "modalities": {"rgb": modality(3),
                        "flow": modality(2, store=str(flow_dir), flow_units="normalized")},
         "stage_defaults": {"epochs": cfg.video_cmmc_epochs,
@@ -178,12 +193,13 @@ def video_pretrain_config(cfg: DemoConfig, root: Path, flow_dir: Path, out: Path
 
 def skeleton_pretrain_config(cfg: DemoConfig, ntu_dir: Path, out: Path,
                              stages: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    modality = {"encoder": cfg.skeleton_encoder, "head_hidden": 64, "queue_size": cfg.skeleton_queue}
+    modality = {"encoder": cfg.skeleton_encoder, "head_hidden": 64, "queue_size": cfg.skeleton_queue,
+                "momentum": cfg.moco_momentum}
     return {
         "seed": cfg.seed, "out_dir": str(out), "device": cfg.device, "log_every": 5,
         "data": {"root": str(ntu_dir), "benchmark": "xsub", "batch_size": cfg.skeleton_batch,
                  "num_workers": 0},
-        "modalities": {m: dict(modality) for m in SKELETON_MODALITIES},
+        "modalities": {m: dict(modality) for m in SKELETON_PAIR},
         # peer (CrosSCLR/SkeletonCLR): SGD lr 0.1, momentum 0.9, wd 1e-4
         "stage_defaults": {"epochs": cfg.skeleton_cmmc_epochs,
                            "optim": {"name": "sgd", "lr": 0.1, "weight_decay": 1e-4, "momentum": 0.9},
@@ -318,7 +334,7 @@ def run_demo(cfg: DemoConfig) -> dict[str, Any]:
 
     eval_config = evaluation_config(cfg, video_cfg, flow_dir, ntu_dir, out / "feature_cache")
     results = []
-    for run_dir, modalities in ((video_run, VIDEO_MODALITIES), (skeleton_run, SKELETON_MODALITIES)):
+    for run_dir, modalities in ((video_run, VIDEO_PAIR), (skeleton_run, SKELETON_PAIR)):
         files = export_encoders(run_dir, modalities, cfg.seed)
         for m in modalities:
             for kind in ENCODER_KINDS:

@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="MJPG quality 0-100 (default %(default)s)")
     parser.add_argument("--seed", type=int, default=_DEFAULTS.seed,
                         help="random seed; the same seed gives the same bytes (default %(default)s)")
+    parser.add_argument("--appearance-pool", type=int, default=_DEFAULTS.appearance_pool,
+                        help="0: a fresh look per clip; N: clips share N looks across classes "
+                             "(default %(default)s)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep OUT as is if it already holds a complete dataset made with these settings")
 
@@ -59,7 +62,8 @@ def main(args: argparse.Namespace) -> int:
     config = SynthVideoConfig(classes=args.classes, per_class=args.per_class,
                               clips_per_group=args.clips_per_group, frames_min=args.frames[0],
                               frames_max=args.frames[1], width=args.size[0], height=args.size[1],
-                              fps=args.fps, jpeg_quality=args.quality, seed=args.seed)
+                              fps=args.fps, jpeg_quality=args.quality, seed=args.seed,
+                              appearance_pool=args.appearance_pool)
     try:
         config.validate()
     except ValueError as e:

@@ -59,6 +59,7 @@ _DIRECTIONS = {
     "TranslateDiagonalDown": (math.sqrt(0.5), math.sqrt(0.5)),
     "TranslateDiagonalUp": (math.sqrt(0.5), -math.sqrt(0.5)),
 }
+APPEARANCE_STREAM = 7919  # seeds the shared appearance pool apart from the per-clip streams
 SHAPES = ("disc", "square", "triangle", "ellipse", "star")
 UCF101_TEST_GROUP_FRACTION = 7 / 25  # split 1 tests on g01-g07 of 25 groups
 
@@ -75,6 +76,10 @@ class SynthVideoConfig:
     fps: float = 25.0
     jpeg_quality: int = 90            # MJPG quality, 0-100
     seed: int = 0
+    # 0: a fresh appearance (background, sprite texture and shape) per clip. N > 0: each clip
+    # draws one of N appearances shared across all classes, so clips of different motions look
+    # alike and instance discrimination cannot be solved from appearance alone.
+    appearance_pool: int = 0
 
     def validate(self) -> None:
         if not 1 <= self.classes <= len(MOTIONS):
@@ -85,6 +90,8 @@ class SynthVideoConfig:
                              "per_class >= 2 * clips_per_group so both splits get a group")
         if not 2 <= self.frames_min <= self.frames_max:
             raise ValueError(f"frames {self.frames_min}-{self.frames_max}: expected 2 <= min <= max")
+        if self.appearance_pool < 0:
+            raise ValueError(f"appearance_pool={self.appearance_pool}: expected 0 (per clip) or a pool size")
         if self.width < 16 or self.height < 16:
             raise ValueError(f"size {self.width}x{self.height}: expected at least 16x16")
 
@@ -197,16 +204,22 @@ def _trajectory(motion: str, num_frames: int, width: int, height: int,
 
 
 def render_clip_and_masks(motion: str, num_frames: int, width: int, height: int,
-                          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """One clip of class ``motion``: uint8 RGB ``(T, H, W, 3)``, the object's float32 alpha ``(T, H, W)``."""
+                          rng: np.random.Generator, appearance_rng: np.random.Generator | None = None,
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """One clip of class ``motion``: uint8 RGB ``(T, H, W, 3)``, the object's float32 alpha ``(T, H, W)``.
+
+    ``appearance_rng`` (default ``rng``) draws the background, sprite texture, size and shape;
+    ``rng`` draws the motion (start, speed, phase).
+    """
     import cv2
 
     if motion not in MOTIONS:
         raise ValueError(f"unknown motion {motion!r}; expected one of {list(MOTIONS)}")
-    background = _texture(rng, height, width)
-    size = int(rng.uniform(0.3, 0.45) * min(width, height)) | 1
-    sprite = _texture(rng, size, size)
-    mask = _shape_mask(rng, size)
+    look = rng if appearance_rng is None else appearance_rng
+    background = _texture(look, height, width)
+    size = int(look.uniform(0.3, 0.45) * min(width, height)) | 1
+    sprite = _texture(look, size, size)
+    mask = _shape_mask(look, size)
     where = _trajectory(motion, num_frames, width, height, rng)
     frames = np.empty((num_frames, height, width, 3), np.uint8)
     alphas = np.empty((num_frames, height, width), np.float32)
@@ -301,7 +314,11 @@ def generate_synthetic_ucf(out_dir: str | Path, config: SynthVideoConfig = Synth
     for path, label, _, index in clips:
         rng = np.random.default_rng([config.seed, label, index])  # each clip independent of the others
         num_frames = int(rng.integers(config.frames_min, config.frames_max + 1))
-        frames = render_clip(names[label], num_frames, config.width, config.height, rng)
+        look = None
+        if config.appearance_pool:
+            appearance = int(rng.integers(config.appearance_pool))
+            look = np.random.default_rng([config.seed, APPEARANCE_STREAM, appearance])
+        frames = render_clip_and_masks(names[label], num_frames, config.width, config.height, rng, look)[0]
         write_avi(out / path, frames, config.fps, config.jpeg_quality)
         if on_clip is not None:
             on_clip()

@@ -17,9 +17,7 @@ from vimix_ssl.eval.features import FeatureConfig, FeatureSet, LoadedEncoder, Pr
 from vimix_ssl.eval.finetune import FinetuneConfig
 from vimix_ssl.eval.linear import LinearProbeConfig
 from vimix_ssl.eval.retrieval import RetrievalConfig
-
-VIDEO_MODALITIES = ("rgb", "flow")
-SKELETON_MODALITIES = ("joint", "motion", "bone")
+from vimix_ssl.modalities import SKELETON_MODALITIES, VIDEO_MODALITIES, modality_kind  # noqa: F401
 
 
 def _skeleton_probe() -> LinearProbeConfig:
@@ -57,15 +55,6 @@ class EvalConfig:
         self.probe.validate()
         self.skeleton_probe.validate()
         self.finetune.validate()
-
-
-def modality_kind(modality: str) -> Literal["video", "skeleton"]:
-    if modality in VIDEO_MODALITIES:
-        return "video"
-    if modality in SKELETON_MODALITIES:
-        return "skeleton"
-    raise ValueError(f"unknown modality {modality!r}; expected one of "
-                     f"{VIDEO_MODALITIES + SKELETON_MODALITIES}")
 
 
 def input_channels(encoder: Any) -> int:

@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vimix_ssl.config import ConfigError, deep_merge, from_dict, load_yaml, parse_overrides
-
-VIDEO_MODALITIES = ("rgb", "flow")
-SKELETON_MODALITIES = ("joint", "motion", "bone")
+from vimix_ssl.modalities import modality_kind
 
 
 @dataclass
@@ -137,12 +135,10 @@ class PretrainConfig:
 
 
 def data_kind(modality: str) -> Literal["video", "skeleton"]:
-    if modality in VIDEO_MODALITIES:
-        return "video"
-    if modality in SKELETON_MODALITIES:
-        return "skeleton"
-    raise ConfigError(f"modalities: unknown modality {modality!r}; expected one of "
-                      f"{list(VIDEO_MODALITIES + SKELETON_MODALITIES)}")
+    try:
+        return modality_kind(modality, key="modalities")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def expand_stages(data: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ is never mixable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 
@@ -104,3 +106,35 @@ class StagedEncoder(nn.Module):
         """One row per stage (name, output channels, mixable) for ``vimix list encoders``."""
         return [{"stage": n, "channels": self.stage_channels.get(n), "mixable": n in self.mixable}
                 for n in self.stage_names]
+
+
+class VideoEncoder(StagedEncoder):
+    """A ``StagedEncoder`` for clips ``(B, C, T, H, W)`` with adaptive global average pooling.
+
+    Adaptive pooling takes any map size (a 128-px S3D clip gives a 4×4×4 map, which
+    torchvision's fixed (2, 7, 7) pool cannot take).
+    """
+
+    feature_layout = "cthw"
+    input_layout = "cthw"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.global_pool = nn.AdaptiveAvgPool3d(1)
+
+    def example_input_shape(self, batch_size: int = 2) -> tuple[int, ...]:
+        return (batch_size, self.in_channels, 8, 32, 32)
+
+    def pool(self, x: Tensor) -> Tensor:
+        return self.global_pool(x).flatten(1)  # (B, C, T, H, W) -> (B, C)
+
+    def init_conv_bn(self, conv_init: Callable[[Tensor], object]) -> None:
+        """``conv_init`` on every Conv3d weight (biases zero); BatchNorm3d weight 1, bias 0."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv3d):
+                conv_init(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm3d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)

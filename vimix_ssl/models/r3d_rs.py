@@ -22,9 +22,11 @@ Stages ``stem``, ``res2`` … ``res5`` (all mixable); adaptive average pool → 
 
 from __future__ import annotations
 
+from functools import partial
+
 from torch import Tensor, nn
 
-from vimix_ssl.models.base import StagedEncoder
+from vimix_ssl.models.base import VideoEncoder
 from vimix_ssl.models.registry import register_encoder
 from vimix_ssl.models.s3d import scale_channels
 
@@ -139,11 +141,8 @@ class ResNetDStem(nn.Module):
 
 
 @register_encoder("r3d_rs")
-class R3DRS(StagedEncoder):
+class R3DRS(VideoEncoder):
     """3D ResNet-RS: ``(B, C, T, H, W)`` -> ``(B, 2048·width)`` features."""
-
-    feature_layout = "cthw"
-    input_layout = "cthw"
 
     def __init__(self, depth: int = 50, in_channels: int = 3, width: float = 1.0,
                  se_ratio: float = 0.25, self_gating: bool = True, drop_path_rate: float = 0.2,
@@ -167,24 +166,7 @@ class R3DRS(StagedEncoder):
                 channels = 4 * scale_channels(base, width)
             self.add_stage(f"res{index + 2}", nn.Sequential(*blocks), channels)
         self.feature_dim = channels
-        self.global_pool = nn.AdaptiveAvgPool3d(1)
-        self._init_weights()
-
-    def _init_weights(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Conv3d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm3d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
-    def example_input_shape(self, batch_size: int = 2) -> tuple[int, ...]:
-        return (batch_size, self.in_channels, 8, 32, 32)
-
-    def pool(self, x: Tensor) -> Tensor:
-        return self.global_pool(x).flatten(1)  # (B, C, T, H, W) -> (B, C)
+        self.init_conv_bn(partial(nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu"))
 
 
 @register_encoder("r3d_rs_small")

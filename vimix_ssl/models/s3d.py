@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from functools import partial
 
-from torch import Tensor, nn
+from torch import nn
 from torchvision.models.video.s3d import SepInceptionBlock3D, TemporalSeparableConv
 from torchvision.ops.misc import Conv3dNormActivation
 
-from vimix_ssl.models.base import StagedEncoder
+from vimix_ssl.models.base import VideoEncoder
 from vimix_ssl.models.registry import register_encoder
 
 # torchvision's Inception branch widths: (b0_out, b1_mid, b1_out, b2_mid, b2_out, b3_out)
@@ -56,11 +56,9 @@ def scale_channels(channels: int, width: float) -> int:
 
 
 @register_encoder("s3d")
-class S3D(StagedEncoder):
+class S3D(VideoEncoder):
     """S3D backbone: ``(B, C, T, H, W)`` -> ``(B, 1024·width)`` features."""
 
-    feature_layout = "cthw"
-    input_layout = "cthw"
 
     def __init__(self, in_channels: int = 3, width: float = 1.0, bn_eps: float = 1e-3,
                  bn_momentum: float = 1e-3, conv_init_std: float | None = 0.01) -> None:
@@ -90,25 +88,8 @@ class S3D(StagedEncoder):
             channels = b0 + b1 + b2 + b3
             self.add_stage(name, block, channels)
         self.feature_dim = channels  # 1024 at width 1
-        self.global_pool = nn.AdaptiveAvgPool3d(1)
-        if conv_init_std is not None:
-            self._init_weights(conv_init_std)
-
-    def _init_weights(self, std: float) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Conv3d):
-                nn.init.normal_(module.weight, mean=0.0, std=std)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm3d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
-    def example_input_shape(self, batch_size: int = 2) -> tuple[int, ...]:
-        return (batch_size, self.in_channels, 8, 32, 32)
-
-    def pool(self, x: Tensor) -> Tensor:
-        return self.global_pool(x).flatten(1)  # (B, C, T, H, W) -> (B, C)
+        if conv_init_std is not None:  # peer: CoCLR's s3dg.py
+            self.init_conv_bn(partial(nn.init.normal_, mean=0.0, std=conv_init_std))
 
 
 @register_encoder("s3d_small")

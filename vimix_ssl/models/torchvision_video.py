@@ -11,10 +11,12 @@ Stages ``stem``, ``layer1`` … ``layer4`` (all mixable); adaptive average pool 
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from functools import partial
+
+from torch import nn
 from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, Conv3DSimple
 
-from vimix_ssl.models.base import StagedEncoder
+from vimix_ssl.models.base import VideoEncoder
 from vimix_ssl.models.registry import register_encoder
 from vimix_ssl.models.s3d import scale_channels
 
@@ -34,11 +36,8 @@ def _stem(architecture: str, in_channels: int, out_channels: int, width: float) 
         nn.BatchNorm3d(out_channels), nn.ReLU(inplace=True))
 
 
-class VideoResNetEncoder(StagedEncoder):
+class VideoResNetEncoder(VideoEncoder):
     """torchvision VideoResNet with BasicBlocks: ``(B, C, T, H, W)`` -> ``(B, 512·width)``."""
-
-    feature_layout = "cthw"
-    input_layout = "cthw"
 
     def __init__(self, architecture: str, in_channels: int = 3, width: float = 1.0,
                  layers: tuple[int, ...] | list[int] = (2, 2, 2, 2)) -> None:
@@ -64,19 +63,8 @@ class VideoResNetEncoder(StagedEncoder):
             self.add_stage(f"layer{index + 1}", nn.Sequential(*blocks), planes)
             channels = planes
         self.feature_dim = channels
-        self.global_pool = nn.AdaptiveAvgPool3d(1)
-        for module in self.modules():  # torchvision VideoResNet's initialisation
-            if isinstance(module, nn.Conv3d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm3d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
-    def example_input_shape(self, batch_size: int = 2) -> tuple[int, ...]:
-        return (batch_size, self.in_channels, 8, 32, 32)
-
-    def pool(self, x: Tensor) -> Tensor:
-        return self.global_pool(x).flatten(1)  # (B, C, T, H, W) -> (B, C)
+        # torchvision VideoResNet's initialisation
+        self.init_conv_bn(partial(nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu"))
 
 
 @register_encoder("r3d_18")

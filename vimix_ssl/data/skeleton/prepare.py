@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ from vimix_ssl.data.skeleton.preprocess import (
     frame50,
     valid_frame_mask,
 )
-from vimix_ssl.utils.io import atomic_open, atomic_write_json, atomic_write_text
+from vimix_ssl.utils.io import atomic_open, atomic_path, atomic_write_json, atomic_write_text
 from vimix_ssl.utils.logging import progress
 from vimix_ssl.utils.parallel import JobSummary, run_jobs
 
@@ -99,25 +98,17 @@ def load_cached(path: Path, max_frames: int, max_bodies: int) -> tuple[np.ndarra
 @contextlib.contextmanager
 def atomic_memmap(path: Path, shape: tuple[int, ...], dtype: type = np.float32) -> Iterator[np.ndarray]:
     """A writable ``.npy`` memory map at a temporary name, renamed over ``path`` on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         if 0 in shape:  # an empty file cannot be memory-mapped
             array = np.zeros(shape, dtype=dtype)
             yield array
-            np.save(tmp, array)
+            with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a name
+                np.save(f, array)
         else:
             array = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
             yield array
             array.flush()
             del array
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
