@@ -62,17 +62,30 @@ def run(quick: bool = False) -> dict:
     if faiss_recall != sklearn_recall:
         raise AssertionError(f"R@k differ: faiss {faiss_recall} vs scikit-learn {sklearn_recall}")
     speedup = sklearn_s / faiss_s
-    recall_text = " ".join(f"R@{key}={100 * value:.2f}" for key, value in faiss_recall.items())
+
+    def text(recall: dict) -> str:
+        return " ".join(f"R@{key}={100 * value:.2f}" for key, value in recall.items())
+
+    rows = [["scikit-learn NearestNeighbors (brute, cosine)", round(sklearn_s, 4), 1.0, text(sklearn_recall)],
+            ["FAISS IndexFlatIP (exact)", round(faiss_s, 4), round(speedup, 1), text(faiss_recall)]]
+    for index in ("hnsw", "ivf"):  # approximate: for galleries too large for exact search
+        config = RetrievalConfig(index=index)
+        seconds, neighbours = _timed(lambda c=config: search(queries_n, gallery_n, k, c)[1], repeats)
+        rows.append([f"FAISS {index} (approximate, index build included)", round(seconds, 4),
+                     round(sklearn_s / seconds, 1),
+                     text(recall_at_k(neighbours, query_labels, gallery_labels, KS))])
     shape = f"{size['gallery']} gallery × {size['queries']} queries × {size['dim']}-d"
     return {
         "title": f"Retrieval search ({shape}, top-{k})",
         "columns": ["method", "seconds", "speed-up vs scikit-learn", "R@k"],
-        "rows": [["scikit-learn NearestNeighbors (brute, cosine)", round(sklearn_s, 4), 1.0, recall_text],
-                 ["FAISS IndexFlatIP (exact)", round(faiss_s, 4), round(speedup, 1), recall_text]],
+        "rows": rows,
         "goal": "FAISS ≥ 10× faster than scikit-learn brute force, identical R@k",
         "goal_met": bool(speedup >= 10) if not quick else None,
-        "notes": (f"best of {repeats}; same centred + L2-normalised float32 features for both; identical "
-                  "R@k asserted. Quick mode uses a small problem and does not judge the goal."),
+        "notes": (f"best of {repeats}; same centred + L2-normalised float32 features for all rows; exact "
+                  "FAISS and scikit-learn R@k asserted identical. Both exact searches are one BLAS matrix "
+                  "product (gallery × queries × dim) plus a top-k selection, so on a 2-core CPU their ratio "
+                  "is bounded by the selection and copy overheads; the approximate rows show what an index "
+                  "trades for speed. Quick mode uses a small problem and does not judge the goal."),
     }
 
 
