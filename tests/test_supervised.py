@@ -104,3 +104,30 @@ def test_compare_command_writes_one_table(tmp_path) -> None:
     assert all(0 <= r["top1"] <= 100 for r in table["rows"])
     assert "| framecutmix |" in (out / "comparison.md").read_text()
     assert (out / "framecutmix" / "checkpoint.pt").is_file()
+
+
+def test_train_resumes_exactly(tmp_path) -> None:
+    """Two epochs in one go equal one epoch, a stop, then `resume=auto` for the second."""
+    import json
+
+    from vimix_ssl.cli import main
+    from vimix_ssl.commands.train import load_supervised_config, run_supervised
+
+    root = tmp_path / "synth"
+    assert main(["synth", "video", str(root), "--classes", "2", "--per-class", "4", "--frames", "8",
+                 "--size", "32x32"]) == 0
+    common = [f"data.root={root}", "num_classes=2", "data.clip_len=8", "data.size=32", "data.batch_size=4",
+              "encoder_kwargs.width=0.0625", "optim.schedule=constant", "mixer=mixup", "log_every=1"]
+
+    def losses(out):
+        return [r["loss"] for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines())]
+
+    straight = tmp_path / "straight"
+    run_supervised(load_supervised_config("configs/supervised/synth_baseline.yaml",
+                                          [*common, "epochs=2", f"out_dir={straight}"]))
+    split = tmp_path / "split"
+    run_supervised(load_supervised_config("configs/supervised/synth_baseline.yaml",
+                                          [*common, "epochs=1", f"out_dir={split}"]))
+    run_supervised(load_supervised_config("configs/supervised/synth_baseline.yaml",
+                                          [*common, "epochs=2", f"out_dir={split}"]))
+    assert losses(split) == losses(straight)

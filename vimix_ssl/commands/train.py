@@ -26,6 +26,7 @@ HELP = "supervised video classification with a mixer (mixup, videomix, framecutm
 class SupervisedConfig:
     seed: int = 0
     out_dir: str = "runs/supervised"
+    resume: str = "auto"  # auto: continue from out_dir/checkpoint.pt when present | never | PATH
     device: str = "auto"  # auto | cpu | cuda
     data: dict[str, Any] = field(default_factory=dict)  # VideoDataConfig fields (views is forced to 1)
     num_classes: int = 101
@@ -54,6 +55,8 @@ class SupervisedConfig:
             raise ConfigError(f"epochs: expected a positive integer, got {self.epochs}")
         if self.init and not Path(self.init).is_file():
             raise ConfigError(f"init: encoder file {self.init!r} does not exist")
+        if self.resume not in ("auto", "never") and not Path(self.resume).is_file():
+            raise ConfigError(f"resume: {self.resume!r} is neither auto, never nor an existing checkpoint")
 
 
 def load_supervised_config(path: str | Path | None, overrides: list[str] | None = None) -> SupervisedConfig:
@@ -119,6 +122,25 @@ def evaluate(method: Any, config: SupervisedConfig, shim: Any, device: Any) -> d
             "test_videos": len(dataset)}
 
 
+def _resume_payload(config: SupervisedConfig, out_dir: Path) -> dict[str, Any] | None:
+    """The checkpoint to continue from (``resume``), checked to be this run's architecture."""
+    from vimix_ssl.engine.checkpoint import check_training_payload, load_checkpoint
+
+    if config.resume == "never":
+        return None
+    path = out_dir / "checkpoint.pt" if config.resume == "auto" else Path(config.resume)
+    if not path.is_file():
+        return None
+    payload = load_checkpoint(path)
+    check_training_payload(payload, path)
+    saved = payload["config"]
+    for key in ("encoder", "encoder_kwargs", "num_classes", "mixer"):
+        if saved.get(key) != getattr(config, key):
+            raise ConfigError(f"{path}: {key} was {saved.get(key)!r} in the checkpoint, now "
+                              f"{getattr(config, key)!r}; resume=never starts afresh")
+    return payload
+
+
 def run_supervised(config: SupervisedConfig) -> dict[str, Any]:
     """Train, evaluate, and write ``config.yaml``, ``checkpoint.pt`` and ``results.json`` to out_dir."""
     import torch
@@ -158,6 +180,7 @@ def run_supervised(config: SupervisedConfig) -> dict[str, Any]:
                                    scheduler=state["scheduler"], scaler=state["scaler"], rng=rng_state(),
                                    encoders={"rgb": {"name": spec["name"], "kwargs": dict(spec["kwargs"]),
                                                      "state_dict": method.encoder.state_dict()}})
+        payload["step_in_epoch"] = state["step_in_epoch"]
         return str(save_checkpoint(out_dir / "checkpoint.pt", payload))
 
     options = TrainerOptions(epochs=config.epochs, device=device, amp=config.amp,
@@ -165,10 +188,20 @@ def run_supervised(config: SupervisedConfig) -> dict[str, Any]:
                              channels_last=config.channels_last, grad_clip=config.optim.grad_clip,
                              log_every=config.log_every, description=f"train {config.mixer}")
     logger = MetricLogger(out_dir)
+    start, resumed = Progress(), _resume_payload(config, out_dir)
+    if resumed is not None:  # continue exactly: weights, optimiser, position, random streams
+        from vimix_ssl.utils.seed import set_rng_state
+
+        method.load_state_dict(resumed["model"])
+        optimizer.load_state_dict(resumed["optimizer"])
+        start = Progress(resumed["epoch"], resumed["step_in_epoch"], resumed["step"])
+        logger.truncate_after(start.step)
+        set_rng_state(resumed["rng"])
     try:
         schedule = LRSchedule(config.optim, loader.steps_per_epoch, config.epochs)
         Trainer(method, parameters, optimizer, schedule, loader, options, logger, save=save,
-                batch_transforms={"rgb": transform}).fit(Progress())
+                batch_transforms={"rgb": transform},
+                scaler_state=resumed["scaler"] if resumed else None).fit(start)
     finally:
         logger.close()
     results = {"mixer": config.mixer, "epochs": config.epochs, "seed": config.seed,
