@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import shutil
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from vimix_ssl.demo import (
+    SKELETON_PAIR,
+    VIDEO_PAIR,
     DemoConfig,
     evaluate_encoder,
     evaluation_config,
@@ -97,40 +100,39 @@ def run_seed(cfg: StudyConfig, seed: int, out: Path, root: Path, flow_dir: Path,
             rows.append({"table": 1, "row": name, "modality": "rgb", "seed": seed,
                          **_metrics(eval_cfg, run, "rgb")})
     if 2 in cfg.tables:
-        base = seed_dir / "table2" / "stage0"
-        stage0 = video_pretrain_config(demo, root, flow_dir, base)["stages"][:2]
-        pretrain(video_pretrain_config(demo, root, flow_dir, base, stage0))
-        for m in ("rgb", "flow"):
-            rows.append({"table": 2, "row": "stage 0 (MoCo + mixup)", "modality": m, "seed": seed,
-                         **_metrics(eval_cfg, base, m)})
-        for name, mixing in TABLE2.items():
-            run = seed_dir / "table2" / _slug(name)
-            _continue_from(base, run)
-            stages = stage0 + [
-                {"name": "row_rgb", "train": "rgb", "epochs": cfg.stage_epochs, "mixing": mixing,
-                 **({"partner": "flow"} if mixing["kind"] == "cmmc" else {})},
-                {"name": "row_flow", "train": "flow", "epochs": cfg.stage_epochs, "mixing": mixing,
-                 **({"partner": "rgb"} if mixing["kind"] == "cmmc" else {})}]
-            pretrain(video_pretrain_config(demo, root, flow_dir, run, stages))
-            for m in ("rgb", "flow"):
-                rows.append({"table": 2, "row": name, "modality": m, "seed": seed,
-                             **_metrics(eval_cfg, run, m)})
+        def video(out: Path, stages: list | None = None) -> dict[str, Any]:
+            return video_pretrain_config(demo, root, flow_dir, out, stages)
+
+        rows += _staged_rows(2, TABLE2, VIDEO_PAIR, seed_dir / "table2", cfg.stage_epochs, seed, eval_cfg,
+                             video)
     if 5 in cfg.tables:
-        base = seed_dir / "table5" / "stage0"
-        stage0 = skeleton_pretrain_config(demo, ntu_dir, base)["stages"][:2]
-        pretrain(skeleton_pretrain_config(demo, ntu_dir, base, stage0))
-        for name, mixing in TABLE5.items():
-            run = seed_dir / "table5" / _slug(name)
-            _continue_from(base, run)
-            stages = stage0 + [
-                {"name": "row_joint", "train": "joint", "epochs": cfg.stage_epochs, "mixing": mixing,
-                 **({"partner": "motion"} if mixing["kind"] == "cmmc" else {})},
-                {"name": "row_motion", "train": "motion", "epochs": cfg.stage_epochs, "mixing": mixing,
-                 **({"partner": "joint"} if mixing["kind"] == "cmmc" else {})}]
-            pretrain(skeleton_pretrain_config(demo, ntu_dir, run, stages))
-            for m in ("joint", "motion"):
-                rows.append({"table": 5, "row": name, "modality": m, "seed": seed,
-                             **_metrics(eval_cfg, run, m)})
+        def skeleton(out: Path, stages: list | None = None) -> dict[str, Any]:
+            return skeleton_pretrain_config(demo, ntu_dir, out, stages)
+
+        rows += _staged_rows(5, TABLE5, SKELETON_PAIR, seed_dir / "table5", cfg.stage_epochs, seed, eval_cfg,
+                             skeleton)
+    return rows
+
+
+def _staged_rows(table: int, table_rows: dict[str, dict[str, Any]], pair: tuple[str, str], folder: Path,
+                 stage_epochs: int, seed: int, eval_cfg: Any,
+                 make_config: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
+    """A shared stage 0 for both modalities, then per row one stage per modality with its mixing."""
+    base = folder / "stage0"
+    stage0 = make_config(base)["stages"][:2]
+    pretrain(make_config(base, stage0))
+    rows = [{"table": table, "row": "stage 0", "modality": m, "seed": seed, **_metrics(eval_cfg, base, m)}
+            for m in pair]
+    for name, mixing in table_rows.items():
+        run = folder / _slug(name)
+        _continue_from(base, run)
+        stages = stage0 + [
+            {"name": f"row_{m}", "train": m, "epochs": stage_epochs, "mixing": mixing,
+             **({"partner": partner} if mixing["kind"] == "cmmc" else {})}
+            for m, partner in (pair, pair[::-1])]
+        pretrain(make_config(run, stages))
+        rows += [{"table": table, "row": name, "modality": m, "seed": seed, **_metrics(eval_cfg, run, m)}
+                 for m in pair]
     return rows
 
 
@@ -183,8 +185,8 @@ def claims(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for m in ("joint", "motion"):
         check("Table 5: +CMMC beats SkeletonCLR", 5, "SkeletonCLR + CMMC", "SkeletonCLR", m)
     for metric in ("linear_top1", "r_at_1"):
-        a = get(2, "stage 0 (MoCo + mixup)", "flow", metric)
-        b = get(2, "stage 0 (MoCo + mixup)", "rgb", metric)
+        a = get(2, "stage 0", "flow", metric)
+        b = get(2, "stage 0", "rgb", metric)
         if a is not None and b is not None:
             checks.append({"claim": f"flow beats RGB on motion classes (stage 0, {metric})",
                            "better": a, "worse": b, "holds": a > b})

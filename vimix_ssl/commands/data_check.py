@@ -16,15 +16,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vimix_ssl.commands._arguments import add_dataset_arguments
+
 HELP = "scan a dataset (raw videos or a prepared store) and report unreadable videos"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, choices=("ucf101", "hmdb51", "kinetics400", "folder"),
-                        help="annotation layout of the dataset")
-    parser.add_argument("--root", required=True, help="dataset root holding the videos")
-    parser.add_argument("--splits", default=None,
-                        help="split-file folder or Kinetics CSV (default: found under --root)")
+    add_dataset_arguments(parser)
     parser.add_argument("--split", type=int, choices=(1, 2, 3), default=None,
                         help="check only this split's --subset (default: every video of every split)")
     parser.add_argument("--subset", choices=("train", "test", "all"), default="all",

@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vimix_ssl.commands._arguments import add_dataset_arguments
+
 HELP = "compute optical flow (TV-L1 / DIS / Farneback) of a dataset into a flow store"
 
 
@@ -24,12 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", choices=("raw", "store"), default="raw",
                         help="read frames from raw videos (--dataset/--root/--splits) or from a frame "
                         "store (--store) (default %(default)s)")
-    parser.add_argument("--dataset", choices=("ucf101", "hmdb51", "kinetics400", "folder"),
-                        help="dataset layout of --root (source raw)")
-    parser.add_argument("--root", help="dataset root holding the videos (source raw)")
-    parser.add_argument("--splits", default=None,
-                        help="split folder or Kinetics CSV (default: found under --root); every video "
-                        "named by any split is processed")
+    add_dataset_arguments(parser, required=False, when=" (source raw; every video of every split)")
     parser.add_argument("--store",
                         help="frame store directory written by `vimix prepare video` (source store)")
     parser.add_argument("--out", required=True, help="flow store directory (created; reused to resume)")

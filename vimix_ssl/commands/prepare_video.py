@@ -16,16 +16,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vimix_ssl.commands._arguments import add_dataset_arguments
+
 HELP = "convert a video dataset into a prepared frame store (resized JPEG frames, one file per video)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, choices=("ucf101", "hmdb51", "kinetics400", "folder"),
-                        help="annotation layout of the dataset")
-    parser.add_argument("--root", required=True, help="dataset root holding the videos")
-    parser.add_argument("--splits", default=None,
-                        help="split-file folder (UCF101, HMDB51) or Kinetics CSV / CSV folder "
-                        "(default: found under --root)")
+    add_dataset_arguments(parser)
     parser.add_argument("--out", required=True, help="store directory (created; rerun to resume)")
     parser.add_argument("--short-side", type=int, default=128,
                         help="resize frames so the shorter side has this many pixels; 0 keeps the "
