@@ -89,13 +89,23 @@ def worker(rank: int, init_file: str, out_dir: str) -> None:
         bn.shuffle_bn = False
         results["bn_keys_differ"] = not torch.allclose(with_shuffle, bn.keys(x), atol=1e-6)
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+        torch_dist.barrier()  # no rank tears its gloo pairs down while the other still uses them
     finally:
         torch_dist.destroy_process_group()
 
 
 def test_two_processes_equal_one_process_on_the_combined_batch(tmp_path):
-    mp.spawn(worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=WORLD, join=True)
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+    for attempt in range(2):  # gloo on a loaded 2-core machine once aborted a worker at start-up
+        run_dir = tmp_path / f"attempt{attempt}"
+        run_dir.mkdir()
+        try:
+            mp.spawn(worker, args=(str(run_dir / "init"), str(run_dir)), nprocs=WORLD, join=True)
+            break
+        except mp.ProcessExitedException as e:  # killed by a signal: infrastructure, not a result
+            if attempt == 1:
+                raise
+            print(f"retrying the 2-process run after: {e}")
+    ranks = [torch.load(run_dir / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
 
     class BlockMixer:  # the one-process equivalent of local partners: reversal inside each rank's block
         def __call__(self, x, generator=None):
