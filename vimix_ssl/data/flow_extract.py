@@ -133,21 +133,10 @@ def _is_done(out_dir: str, video_id: str) -> bool:
 
 def prepare_flow_store(out_dir: str | Path, spec: FlowExtractSpec) -> None:
     """Create ``out_dir/store.json``, or check that an existing one matches ``spec`` (resume)."""
-    from vimix_ssl.data.store import MANIFEST, StoreError, read_manifest, write_manifest
+    from vimix_ssl.data.store import ensure_manifest
 
     spec.validate()
-    wanted = spec.manifest()
-    if (Path(out_dir) / MANIFEST).is_file():
-        existing = read_manifest(out_dir)
-        # The source may move between runs; what the stored numbers mean may not change.
-        differs = {k: (existing.get(k), v) for k, v in wanted.items()
-                   if k != "source_root" and existing.get(k) != v}
-        if differs:
-            raise StoreError(f"{out_dir} already holds flow made with other settings "
-                             f"{ {k: old for k, (old, _) in differs.items()} }, this run asks for "
-                             f"{ {k: new for k, (_, new) in differs.items()} }: use another --out folder")
-        return
-    write_manifest(out_dir, wanted)
+    ensure_manifest(out_dir, spec.manifest(), what="flow")
 
 
 def extract_flow_store(videos: list[str], spec: FlowExtractSpec, workers: int | None = None,

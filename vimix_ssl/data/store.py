@@ -173,6 +173,24 @@ def read_manifest(store_dir: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def ensure_manifest(store_dir: str | Path, wanted: dict[str, Any], what: str = "a store") -> None:
+    """Write ``store.json``, or check that an existing one was made with the same settings (resume).
+
+    ``source_root`` may differ (the source can move between runs); anything else that differs is
+    an error naming the old and new values, so a rerun never mixes files made two ways.
+    """
+    if (Path(store_dir) / MANIFEST).is_file():
+        existing = read_manifest(store_dir)
+        differs = {k: (existing.get(k), v) for k, v in wanted.items()
+                   if k != "source_root" and existing.get(k) != v}
+        if differs:
+            raise StoreError(f"{store_dir} already holds {what} made with other settings "
+                             f"{ {k: old for k, (old, _) in differs.items()} }; this run asks for "
+                             f"{ {k: new for k, (_, new) in differs.items()} }: use another --out folder")
+        return
+    write_manifest(store_dir, wanted)
+
+
 # ------------------------------------------------------------------ preparing an RGB store
 
 @dataclass(frozen=True)
@@ -213,14 +231,5 @@ class PrepareSpec:
 def prepare_video_store(video_ids: Sequence[str], dataset: str, spec: PrepareSpec,
                         workers: int | None = None) -> JobSummary[str]:
     """Write every video not yet in ``spec.out_dir``; resumes, reports failures, keeps going."""
-    wanted = spec.manifest(dataset)
-    if (Path(spec.out_dir) / MANIFEST).is_file():
-        existing = read_manifest(spec.out_dir)
-        differs = {k: (existing.get(k), v) for k, v in wanted.items()
-                   if k != "source_root" and existing.get(k) != v}
-        if differs:
-            raise StoreError(f"{spec.out_dir} holds a store made with other settings "
-                             f"{ {k: old for k, (old, _) in differs.items()} }; this run asks for "
-                             f"{ {k: new for k, (_, new) in differs.items()} }: use another --out folder")
-    write_manifest(spec.out_dir, wanted)
+    ensure_manifest(spec.out_dir, spec.manifest(dataset), what="a frame store")
     return run_jobs(list(video_ids), spec, is_done=spec.is_done, workers=workers, desc="prepare video")
