@@ -16,17 +16,9 @@ from vimix_ssl.config import ConfigError, from_dict
 from vimix_ssl.methods.config import KnnMonitorConfig, ModalityConfig, PretrainConfig, data_kind
 from vimix_ssl.methods.moco import MoCo
 from vimix_ssl.ssl import distributed as dist
+from vimix_ssl.ssl.distributed import resolve_device  # noqa: F401  (build.resolve_device for callers)
 
 SKELETON_LOADER_DEFAULTS = {"batch_size": 128, "num_workers": 4}  # peer: CrosSCLR batch 128
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> this process's GPU if CUDA is available, else CPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device: {name!r} requested but CUDA is not available")
-    return dist.local_device(name)
 
 
 # -- models -------------------------------------------------------------------------------------

@@ -9,25 +9,17 @@ from typing import Any
 import numpy as np
 
 from vimix_ssl.config import to_dict
+from vimix_ssl.eval.report import pyplot
 from vimix_ssl.utils.io import atomic_write_json, atomic_write_text
 
 METRICS = ("linear_top1", "r_at_1", "r_at_5", "r_at_10", "knn_top1")
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_curves(runs: dict[str, Path], out: Path) -> Path:
     """Pre-training loss per stage over global steps, one panel per run."""
     from vimix_ssl.engine.metrics import read_metrics
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 3.6), squeeze=False)
     for ax, (name, run_dir) in zip(axes[0], runs.items()):
         records = [r for r in read_metrics(run_dir / "metrics.jsonl") if "loss" in r]
@@ -47,7 +39,7 @@ def plot_features(results: list[dict[str, Any]], out: Path) -> Path:
     """PCA of test features coloured by class: random vs final encoder, per modality."""
     from vimix_ssl.eval.report import pca_2d
 
-    plt = _pyplot()
+    plt = pyplot()
     modalities = list(dict.fromkeys(r["modality"] for r in results))
     fig, axes = plt.subplots(2, len(modalities), figsize=(3.4 * len(modalities), 6.4), squeeze=False)
     for col, m in enumerate(modalities):
@@ -68,7 +60,7 @@ def plot_confusions(results: list[dict[str, Any]], out: Path) -> Path:
     """Linear-probe confusion matrices of the final encoders."""
     from vimix_ssl.eval.report import confusion_matrix
 
-    plt = _pyplot()
+    plt = pyplot()
     finals = [r for r in results if r["encoder"] == "final"]
     fig, axes = plt.subplots(1, len(finals), figsize=(3.2 * len(finals), 3.2), squeeze=False)
     for ax, r in zip(axes[0], finals):

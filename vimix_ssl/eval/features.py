@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from vimix_ssl.ssl.distributed import resolve_device
 from vimix_ssl.utils.io import atomic_open, file_sha256
 
 CACHE_FORMAT = 1  # bump when the cached layout or the extraction maths change
@@ -107,12 +108,6 @@ def load_eval_encoder(path: str | Path, modality: str | None = None,
     encoder.to(map_location)
     return LoadedEncoder(encoder.eval(), modality, str(path), digest, "checkpoint",
                          entry["name"], dict(entry["kwargs"]))
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def l2_normalise(x: Tensor) -> Tensor:

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from vimix_ssl.eval.features import average_per_video, horizontal_flip
 from vimix_ssl.eval.linear import deterministic_algorithms, topk_accuracy
+from vimix_ssl.mixing.base import soft_cross_entropy
 from vimix_ssl.utils.io import atomic_open
 
 
@@ -109,11 +110,6 @@ def ten_crop(clips: Tensor, size: int, flow: bool = False, crops: int = 10) -> T
     if crops == 10:
         views += [horizontal_flip(v, flow) for v in views]
     return torch.stack(views, dim=1).flatten(0, 1)
-
-
-def soft_cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
-    """Mean over the batch of ``-Σ targets · log_softmax(logits)``; ``targets`` rows sum to 1."""
-    return -(targets * logits.log_softmax(dim=1)).sum(dim=1).mean()
 
 
 Batch = tuple[Tensor, Tensor]  # (clips (B, C, T, H, W) prepared for the encoder, labels (B,))

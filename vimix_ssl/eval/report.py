@@ -22,7 +22,7 @@ GRID_QUERIES = 6  # rows of the retrieval grid
 GRID_NEIGHBOURS = 5
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,7 +34,7 @@ def _pyplot():
 def _save(figure: Any, path: Path) -> Path:
     with atomic_open(path, "wb") as f:
         figure.savefig(f, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(figure)
+    pyplot().close(figure)
     return path
 
 
@@ -51,7 +51,7 @@ def plot_confusion(predictions_path: str | Path, out: Path, class_names: list[st
     num_classes = probabilities.shape[1]
     matrix = confusion_matrix(labels, probabilities.argmax(1), num_classes)
     rows = matrix / np.maximum(matrix.sum(1, keepdims=True), 1)  # per true class, fractions
-    plt = _pyplot()
+    plt = pyplot()
     side = min(12, 3 + 0.25 * num_classes)
     figure, axis = plt.subplots(figsize=(side, side))
     image = axis.imshow(rows, cmap="Blues", vmin=0, vmax=1)
@@ -78,7 +78,7 @@ def plot_pca(features_path: str | Path, out: Path, title: str) -> Path:
     features = FeatureSet.load(features_path)
     points = pca_2d(features.features.numpy().astype(np.float64))
     labels = features.labels.numpy()
-    plt = _pyplot()
+    plt = pyplot()
     figure, axis = plt.subplots(figsize=(6, 6))
     axis.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab20", s=8)
     axis.set_title(f"PCA of test features ({len(labels)} videos): {title}")
@@ -117,7 +117,7 @@ def plot_retrieval_grid(record: dict[str, Any], out: Path) -> Path:
     queries = sorted(by_query)
     spread = np.linspace(0, len(queries) - 1, min(GRID_QUERIES, len(queries))).astype(int)
     chosen = [queries[i] for i in spread]
-    plt = _pyplot()
+    plt = pyplot()
     figure, axes = plt.subplots(len(chosen), GRID_NEIGHBOURS + 1, squeeze=False,
                                 figsize=(2 * (GRID_NEIGHBOURS + 1), 2 * len(chosen)))
     for r, query in enumerate(chosen):

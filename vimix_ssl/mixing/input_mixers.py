@@ -78,16 +78,21 @@ class Mixup(_LambdaMixer):
         super().__init__(alpha, per_sample, lam)
         self.fold_lambda = bool(fold_lambda)
 
+    name = "mixup"
+
+    def own_weight(self, lam: Tensor, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Weight of each sample's own content, broadcastable to ``x`` (B, C, T, H, W)."""
+        return lam.to(x.device, x.dtype).view(-1, 1, 1, 1, 1)
+
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Mixed:
         boxes.check_video(x)  # (B, C, T, H, W)
-        _require_float(x, "mixup")
+        _require_float(x, self.name)
         lam = self.sample_lam(x.shape[0], generator)
         if self.fold_lambda:
             lam = torch.maximum(lam, 1 - lam)
         perm = boxes.sample_perm(x.shape[0], generator)
-        weight = lam.to(x.device, x.dtype).view(-1, 1, 1, 1, 1)
-        partner = x[perm.to(x.device)]
-        return _pack(weight * x + (1 - weight) * partner, lam, perm)
+        weight = self.own_weight(lam, x, generator)
+        return _pack(weight * x + (1 - weight) * x[perm.to(x.device)], lam, perm)
 
 
 class FadeMixUp(Mixup):
@@ -116,16 +121,11 @@ class FadeMixUp(Mixup):
         ramp = torch.linspace(-1.0, 1.0, num_frames, dtype=torch.float64)  # (T,)
         return lam.view(-1, 1) + gamma.view(-1, 1) * ramp
 
-    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Mixed:
-        boxes.check_video(x)  # (B, C, T, H, W)
-        _require_float(x, "fademixup")
-        lam = self.sample_lam(x.shape[0], generator)
-        if self.fold_lambda:
-            lam = torch.maximum(lam, 1 - lam)
-        perm = boxes.sample_perm(x.shape[0], generator)
+    name = "fademixup"
+
+    def own_weight(self, lam: Tensor, x: Tensor, generator: torch.Generator | None) -> Tensor:
         weights = self.frame_weights(lam, x.shape[2], generator)  # (B, T)
-        weight = weights.to(x.device, x.dtype)[:, None, :, None, None]
-        return _pack(weight * x + (1 - weight) * x[perm.to(x.device)], lam, perm)
+        return weights.to(x.device, x.dtype)[:, None, :, None, None]
 
 
 class CutMix(_LambdaMixer):

@@ -56,6 +56,17 @@ def local_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> this process's GPU if CUDA is available, else CPU; ``cuda`` without CUDA is an error."""
+    from vimix_ssl.config import ConfigError
+
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device: {name!r} requested but CUDA is not available")
+    return local_device(name)
+
+
 @torch.no_grad()
 def all_gather_nograd(tensor: Tensor) -> Tensor:
     """Concatenate ``tensor`` (B, ...) from every rank in rank order -> (world·B, ...); no gradient."""
