@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from vimix_ssl.config import to_dict
-from vimix_ssl.eval.report import pyplot
+from vimix_ssl.eval.report import pyplot, save_figure
 from vimix_ssl.utils.io import atomic_write_json, atomic_write_text
 
 METRICS = ("linear_top1", "r_at_1", "r_at_5", "r_at_10", "knn_top1")
@@ -30,9 +30,7 @@ def plot_curves(runs: dict[str, Path], out: Path) -> Path:
         ax.set(title=f"{name} pre-training", xlabel="step", ylabel="contrastive loss")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def plot_features(results: list[dict[str, Any]], out: Path) -> Path:
@@ -51,9 +49,7 @@ def plot_features(results: list[dict[str, Any]], out: Path) -> Path:
             axes[row][col].set_xticks([])
             axes[row][col].set_yticks([])
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def plot_confusions(results: list[dict[str, Any]], out: Path) -> Path:
@@ -68,9 +64,7 @@ def plot_confusions(results: list[dict[str, Any]], out: Path) -> Path:
         ax.imshow(matrix, cmap="Blues")
         ax.set(title=f"{r['modality']} final: linear probe", xlabel="predicted", ylabel="true")
     fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def write_report(out: Path, demo_config: Any, results: list[dict[str, Any]], timing: dict[str, float],

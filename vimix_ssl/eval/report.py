@@ -31,7 +31,7 @@ def pyplot():
     return plt
 
 
-def _save(figure: Any, path: Path) -> Path:
+def save_figure(figure: Any, path: Path) -> Path:
     with atomic_open(path, "wb") as f:
         figure.savefig(f, format="png", dpi=110, bbox_inches="tight")
     pyplot().close(figure)
@@ -62,7 +62,7 @@ def plot_confusion(predictions_path: str | Path, out: Path, class_names: list[st
         axis.set_xticks(range(num_classes), class_names, rotation=90, fontsize=7)
         axis.set_yticks(range(num_classes), class_names, fontsize=7)
     axis.set_title(f"confusion (row-normalised), top-1 {100 * (matrix.trace() / matrix.sum()):.1f}%")
-    return _save(figure, out)
+    return save_figure(figure, out)
 
 
 def pca_2d(features: np.ndarray) -> np.ndarray:
@@ -84,7 +84,7 @@ def plot_pca(features_path: str | Path, out: Path, title: str) -> Path:
     axis.set_title(f"PCA of test features ({len(labels)} videos): {title}")
     axis.set_xticks([])
     axis.set_yticks([])
-    return _save(figure, out)
+    return save_figure(figure, out)
 
 
 def _frame(dataset: Any, index: int) -> np.ndarray:
@@ -137,7 +137,7 @@ def plot_retrieval_grid(record: dict[str, Any], out: Path) -> Path:
         axis.set_xticks([])
         axis.set_yticks([])
     figure.suptitle("retrieval: query (left) and top-5 gallery videos (green = same class)")
-    return _save(figure, out)
+    return save_figure(figure, out)
 
 
 def render_report(run_dir: str | Path) -> Path:
