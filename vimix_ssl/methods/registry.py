@@ -17,6 +17,7 @@ from torch import nn
 
 from vimix_ssl.methods.config import StageConfig
 from vimix_ssl.methods.moco import MoCoMethod
+from vimix_ssl.utils.registry import registrar
 
 StageMethodBuilder = Callable[[StageConfig, nn.ModuleDict], nn.Module]
 
@@ -26,16 +27,8 @@ STAGE_METHODS: dict[str, StageMethodBuilder] = {}
 _PLUGIN_MODULES = ("vimix_ssl.methods.cmmc",)
 
 
-def register_stage_method(kind: str) -> Callable[[StageMethodBuilder], StageMethodBuilder]:
-    """Decorator registering a builder for ``mixing.kind == kind``."""
-
-    def decorator(builder: StageMethodBuilder) -> StageMethodBuilder:
-        if kind in STAGE_METHODS and STAGE_METHODS[kind] is not builder:
-            raise ValueError(f"stage method {kind!r} is already registered by {STAGE_METHODS[kind]!r}")
-        STAGE_METHODS[kind] = builder
-        return builder
-
-    return decorator
+# Decorator registering a builder for ``mixing.kind == kind``.
+register_stage_method = registrar(STAGE_METHODS, "stage method")
 
 
 def _load_plugins() -> None:

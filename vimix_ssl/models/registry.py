@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vimix_ssl.models.base import StagedEncoder
+from vimix_ssl.utils.registry import registrar
 
 EncoderFactory = Callable[..., StagedEncoder]
 
@@ -29,16 +30,8 @@ class UnknownEncoderError(KeyError):
         return str(self.args[0])
 
 
-def register_encoder(name: str) -> Callable[[EncoderFactory], EncoderFactory]:
-    """Decorator registering a ``StagedEncoder`` class or factory function under ``name``."""
-
-    def decorator(factory: EncoderFactory) -> EncoderFactory:
-        if name in _REGISTRY and _REGISTRY[name] is not factory:
-            raise ValueError(f"encoder name {name!r} is already registered by {_REGISTRY[name]!r}")
-        _REGISTRY[name] = factory
-        return factory
-
-    return decorator
+# Decorator registering a ``StagedEncoder`` class or factory function under a name.
+register_encoder = registrar(_REGISTRY, "encoder name")
 
 
 def _ensure_loaded() -> None:
