@@ -116,9 +116,8 @@ def run_pretrain(config: PretrainConfig) -> Path:
     from vimix_ssl.utils.seed import seed_everything
 
     log = get_logger("vimix.pretrain")
-    device = build.resolve_device(config.device)
+    device = build.resolve_device(config.device)  # this process's GPU from LOCAL_RANK under torchrun
     dist.init_from_environment(device.type)
-    device = build.resolve_device(config.device)
     out_dir = Path(config.out_dir)
     if dist.is_main_process():
         out_dir.mkdir(parents=True, exist_ok=True)
