@@ -178,3 +178,59 @@ def test_appearance_pool_shares_looks_across_classes(tmp_path):
     fresh_corners = np.stack([read_all_frames(fresh.root / p)[0, :3, :3].astype(float)
                               for p in fresh.train[:6]])
     assert np.abs(fresh_corners - fresh_corners[0]).max() > 40
+
+
+def test_look_settings_flatten_the_background_and_contrast_the_object() -> None:
+    """Contrast 0 gives a flat background; a contrasting object has the complementary mean colour."""
+    rng, look = np.random.default_rng(3), np.random.default_rng(4)
+    frames, alphas = render_clip_and_masks("TranslateRight", 6, 64, 48, rng, look, background_contrast=0.0,
+                                           sprite_contrast=0.0, contrasting_sprite=True)
+    background = frames[alphas < 0.01].astype(float)  # (N, 3) pixels without any object
+    sprite = frames[alphas > 0.99].astype(float)
+    assert background.std(axis=0).max() < 1.0 and sprite.std(axis=0).max() < 1.0
+    np.testing.assert_allclose(sprite.mean(axis=0), 255 - background.mean(axis=0), atol=1.5)
+    full = render_clip_and_masks("TranslateRight", 6, 64, 48, np.random.default_rng(3),
+                                 np.random.default_rng(4))[0]
+    assert full[alphas < 0.01].astype(float).std(axis=0).max() > 10  # default: textured
+
+
+def _first_frames(result, class_name: str) -> np.ndarray:
+    from vimix_ssl.data.video import read_all_frames
+
+    paths = [p for p in result.train + result.test if p.startswith(f"{class_name}/")]
+    return np.stack([read_all_frames(result.root / p)[0].astype(float) for p in paths])  # (N, H, W, 3)
+
+
+def _agreement(frames: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per frame, the fraction of pixels within 20 levels of ``reference`` (MJPG noise, object)."""
+    return (np.abs(frames - reference).max(axis=-1) < 20).mean(axis=(-2, -1))
+
+
+def test_scene_cue_gives_each_class_its_scene(tmp_path: Path) -> None:
+    # one look for every clip: without its class's scene, every clip has the same background
+    base = dict(classes=3, per_class=8, frames_min=6, frames_max=6, width=32, height=24, appearance_pool=1)
+    always = generate_synthetic_ucf(tmp_path / "always", SynthVideoConfig(**base, scene_cue=1.0))
+    frames = [_first_frames(always, name) for name in always.classes]
+    scenes = [np.median(f, axis=0) for f in frames]  # the object moves: the median is the scene
+    for f, scene in zip(frames, scenes):  # every clip of a class in the class's scene ...
+        assert _agreement(f, scene).min() > 0.8  # the object covers the rest
+    for a in range(3):  # ... and every other class in another one
+        for b in range(a + 1, 3):
+            assert _agreement(scenes[a], scenes[b]) < 0.6
+    half = generate_synthetic_ucf(tmp_path / "half", SynthVideoConfig(**base, scene_cue=0.5))
+    in_scene = (_agreement(_first_frames(half, half.classes[0]), scenes[0]) > 0.8).sum()
+    assert 1 <= in_scene <= 7  # some clips of the class in its scene, not all
+    with pytest.raises(ValueError, match="scene_cue"):
+        SynthVideoConfig(scene_cue=1.5).validate()
+
+
+def test_cli_passes_the_look_settings(tmp_path: Path) -> None:
+    import json
+
+    out = tmp_path / "look"
+    assert cli.main(["synth", "video", str(out), "--classes", "2", "--per-class", "4", "--frames", "6",
+                     "--size", "32x24", "--background-contrast", "0.3", "--sprite-contrast", "0.2",
+                     "--contrasting-sprite", "--scene-cue", "0.5"]) == 0
+    config = json.loads((out / ".vimix_synth_video.json").read_text())["config"]
+    assert (config["background_contrast"], config["sprite_contrast"], config["contrasting_sprite"],
+            config["scene_cue"]) == (0.3, 0.2, True, 0.5)

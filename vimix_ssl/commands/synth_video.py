@@ -1,4 +1,4 @@
-"""``vimix synth video OUT``: write the synthetic motion-only dataset in UCF101's layout."""
+"""``vimix synth video OUT``: write the synthetic motion-class dataset in UCF101's layout."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 
 from vimix_ssl.data.synthetic_video import MOTIONS, SynthVideoConfig
 
-HELP = "write a synthetic video dataset (classes differ only by motion) in the UCF101 layout"
+HELP = ("write a synthetic video dataset (classes differ by motion, optionally also by scene) in the "
+        "UCF101 layout")
 
 _DEFAULTS = SynthVideoConfig()
 
@@ -51,6 +52,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--appearance-pool", type=int, default=_DEFAULTS.appearance_pool,
                         help="0: a fresh look per clip; N: clips share N looks across classes "
                              "(default %(default)s)")
+    parser.add_argument("--background-contrast", type=float, default=_DEFAULTS.background_contrast,
+                        help="background texture contrast, 0 (flat) to 1 (default %(default)s)")
+    parser.add_argument("--sprite-contrast", type=float, default=_DEFAULTS.sprite_contrast,
+                        help="object texture contrast, 0 (flat) to 1 (default %(default)s)")
+    parser.add_argument("--contrasting-sprite", action="store_true",
+                        help="give the object the complementary colour of its background")
+    parser.add_argument("--scene-cue", type=float, default=_DEFAULTS.scene_cue,
+                        help="fraction of clips shown in their class's scene (one background per class); "
+                             "0: classes differ only by motion (default %(default)s)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep OUT as is if it already holds a complete dataset made with these settings")
 
@@ -63,7 +73,10 @@ def main(args: argparse.Namespace) -> int:
                               clips_per_group=args.clips_per_group, frames_min=args.frames[0],
                               frames_max=args.frames[1], width=args.size[0], height=args.size[1],
                               fps=args.fps, jpeg_quality=args.quality, seed=args.seed,
-                              appearance_pool=args.appearance_pool)
+                              appearance_pool=args.appearance_pool,
+                              background_contrast=args.background_contrast,
+                              sprite_contrast=args.sprite_contrast, contrasting_sprite=args.contrasting_sprite,
+                              scene_cue=args.scene_cue)
     try:
         config.validate()
     except ValueError as e:

@@ -1,10 +1,14 @@
-"""A synthetic action dataset in the exact UCF101 on-disk layout, whose classes differ only by motion.
+"""A synthetic action dataset in the exact UCF101 on-disk layout, whose classes differ by motion.
 
 Each clip shows one textured object (random shape, colours, stripe/checker/noise texture,
 start position, size) moving over a random textured background. The class decides the
-motion only (translation direction, rotation sense, zoom direction, oscillation axis,
-orbit sense), so a model can only classify it by looking at how things move — the
-property that makes it a meaningful smoke test for video self-supervision and optical flow.
+motion (translation direction, rotation sense, zoom direction, oscillation axis, orbit
+sense), so a model can classify it by looking at how things move — the property that
+makes it a meaningful smoke test for video self-supervision and optical flow. By default
+that is the only class signal. ``scene_cue`` adds the other signal real action datasets
+have: a fraction of each class's clips is shown in the class's own scene (background), so
+appearance carries part of the label, as a pool does for diving. ``appearance_pool`` shares
+looks across classes and the contrast settings tune how visible the object is.
 
 Layout written by :func:`generate_synthetic_ucf` (identical to UCF101's)::
 
@@ -60,6 +64,7 @@ _DIRECTIONS = {
     "TranslateDiagonalUp": (math.sqrt(0.5), -math.sqrt(0.5)),
 }
 APPEARANCE_STREAM = 7919  # seeds the shared appearance pool apart from the per-clip streams
+SCENE_STREAM = 104729  # seeds the class scenes and the per-clip scene draws
 SHAPES = ("disc", "square", "triangle", "ellipse", "star")
 UCF101_TEST_GROUP_FRACTION = 7 / 25  # split 1 tests on g01-g07 of 25 groups
 
@@ -80,6 +85,18 @@ class SynthVideoConfig:
     # draws one of N appearances shared across all classes, so clips of different motions look
     # alike and instance discrimination cannot be solved from appearance alone.
     appearance_pool: int = 0
+    # Look of the clips. 1, 1, False: full-contrast textures with independent colours (the
+    # object can be hard to tell from the background). Lower contrasts flatten the textures
+    # towards their mean colour; ``contrasting_sprite`` gives the object the complementary
+    # mean colour of the background, so it always stands out — what small models at 32 px
+    # need to see the motion (docs/RESULTS.md).
+    background_contrast: float = 1.0
+    sprite_contrast: float = 1.0
+    contrasting_sprite: bool = False
+    # Fraction of clips filmed in their class's "scene" (one background per class: colours and
+    # pattern) instead of a background of their own look — the scene/action co-occurrence of
+    # real datasets (pools for diving, horses for riding). 0: classes differ only by motion.
+    scene_cue: float = 0.0
 
     def validate(self) -> None:
         if not 1 <= self.classes <= len(MOTIONS):
@@ -92,6 +109,9 @@ class SynthVideoConfig:
             raise ValueError(f"frames {self.frames_min}-{self.frames_max}: expected 2 <= min <= max")
         if self.appearance_pool < 0:
             raise ValueError(f"appearance_pool={self.appearance_pool}: expected 0 (per clip) or a pool size")
+        for key in ("background_contrast", "sprite_contrast", "scene_cue"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ValueError(f"{key}={getattr(self, key)}: expected a fraction in [0, 1]")
         if self.width < 16 or self.height < 16:
             raise ValueError(f"size {self.width}x{self.height}: expected at least 16x16")
 
@@ -203,22 +223,35 @@ def _trajectory(motion: str, num_frames: int, width: int, height: int,
                       cy + radius * math.sin(phase + omega * t), angle0, 1.0)
 
 
+def _recolour(texture: np.ndarray, contrast: float, mean: np.ndarray | None = None) -> np.ndarray:
+    """``texture`` scaled by ``contrast`` about its mean colour, recentred on ``mean`` if given."""
+    own = texture.mean(axis=(0, 1), keepdims=True)
+    return np.clip((own if mean is None else mean) + contrast * (texture - own), 0, 255).astype(np.float32)
+
+
 def render_clip_and_masks(motion: str, num_frames: int, width: int, height: int,
                           rng: np.random.Generator, appearance_rng: np.random.Generator | None = None,
+                          background_contrast: float = 1.0, sprite_contrast: float = 1.0,
+                          contrasting_sprite: bool = False, scene_rng: np.random.Generator | None = None,
                           ) -> tuple[np.ndarray, np.ndarray]:
     """One clip of class ``motion``: uint8 RGB ``(T, H, W, 3)``, the object's float32 alpha ``(T, H, W)``.
 
     ``appearance_rng`` (default ``rng``) draws the background, sprite texture, size and shape;
-    ``rng`` draws the motion (start, speed, phase).
+    ``rng`` draws the motion (start, speed, phase); ``scene_rng``, when given, the background
+    (colours and pattern) instead of ``appearance_rng``. The contrasts and ``contrasting_sprite`` are ``SynthVideoConfig``'s look settings.
     """
     import cv2
 
     if motion not in MOTIONS:
         raise ValueError(f"unknown motion {motion!r}; expected one of {list(MOTIONS)}")
     look = rng if appearance_rng is None else appearance_rng
-    background = _texture(look, height, width)
+    background = _texture(look if scene_rng is None else scene_rng, height, width)
     size = int(look.uniform(0.3, 0.45) * min(width, height)) | 1
     sprite = _texture(look, size, size)
+    if background_contrast != 1.0 or sprite_contrast != 1.0 or contrasting_sprite:
+        complement = 255.0 - background.mean(axis=(0, 1), keepdims=True) if contrasting_sprite else None
+        background = _recolour(background, background_contrast)
+        sprite = _recolour(sprite, sprite_contrast, complement)
     mask = _shape_mask(look, size)
     where = _trajectory(motion, num_frames, width, height, rng)
     frames = np.empty((num_frames, height, width, 3), np.uint8)
@@ -318,7 +351,13 @@ def generate_synthetic_ucf(out_dir: str | Path, config: SynthVideoConfig = Synth
         if config.appearance_pool:
             appearance = int(rng.integers(config.appearance_pool))
             look = np.random.default_rng([config.seed, APPEARANCE_STREAM, appearance])
-        frames = render_clip_and_masks(names[label], num_frames, config.width, config.height, rng, look)[0]
+        scene = None
+        if config.scene_cue and np.random.default_rng([config.seed, SCENE_STREAM, label, index]).random() \
+                < config.scene_cue:
+            scene = np.random.default_rng([config.seed, SCENE_STREAM, label])  # the class's scene
+        frames = render_clip_and_masks(names[label], num_frames, config.width, config.height, rng, look,
+                                       config.background_contrast, config.sprite_contrast,
+                                       config.contrasting_sprite, scene)[0]
         write_avi(out / path, frames, config.fps, config.jpeg_quality)
         if on_clip is not None:
             on_clip()
