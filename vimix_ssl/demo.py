@@ -126,7 +126,8 @@ def prepare_video_data(cfg: DemoConfig, data_dir: Path) -> tuple[Path, Path]:
                                  width=cfg.video_width, height=cfg.video_height, seed=cfg.seed,
                                  appearance_pool=cfg.appearance_pool,
                                  background_contrast=cfg.background_contrast,
-                                 sprite_contrast=cfg.sprite_contrast, contrasting_sprite=cfg.contrasting_sprite,
+                                 sprite_contrast=cfg.sprite_contrast,
+                                 contrasting_sprite=cfg.contrasting_sprite,
                                  scene_cue=cfg.scene_cue)
         log.info(f"synthetic videos -> {root}")
         generate_synthetic_ucf(root, synth, reuse=True)

@@ -75,7 +75,8 @@ def main(args: argparse.Namespace) -> int:
                               fps=args.fps, jpeg_quality=args.quality, seed=args.seed,
                               appearance_pool=args.appearance_pool,
                               background_contrast=args.background_contrast,
-                              sprite_contrast=args.sprite_contrast, contrasting_sprite=args.contrasting_sprite,
+                              sprite_contrast=args.sprite_contrast,
+                              contrasting_sprite=args.contrasting_sprite,
                               scene_cue=args.scene_cue)
     try:
         config.validate()

@@ -238,7 +238,8 @@ def render_clip_and_masks(motion: str, num_frames: int, width: int, height: int,
 
     ``appearance_rng`` (default ``rng``) draws the background, sprite texture, size and shape;
     ``rng`` draws the motion (start, speed, phase); ``scene_rng``, when given, the background
-    (colours and pattern) instead of ``appearance_rng``. The contrasts and ``contrasting_sprite`` are ``SynthVideoConfig``'s look settings.
+    (colours and pattern) instead of ``appearance_rng``. The contrasts and
+    ``contrasting_sprite`` are ``SynthVideoConfig``'s look settings.
     """
     import cv2
 
