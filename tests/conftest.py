@@ -13,16 +13,20 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-REAL_DATA = SHARED / "data" / "real"
+REPO = Path(__file__).resolve().parents[1]
+# The real dataset samples (UCF101/HMDB51/K400/NTU files, see docs/TESTING.md): one setting.
+REAL_DATA_VARIABLE = "VIMIX_REAL_DATA"
 
 
 @pytest.fixture(scope="session")
 def real_data() -> Path:
-    """The real dataset samples in ../shared/data/real (CI must have them; elsewhere: skip)."""
-    if not REAL_DATA.is_dir():
-        message = f"real data samples not found at {REAL_DATA} (shared/ beside the checkout)"
+    """The real dataset samples at ``$VIMIX_REAL_DATA`` (required under CI; elsewhere: skip)."""
+    location = os.environ.get(REAL_DATA_VARIABLE, "")
+    if not location or not Path(location).is_dir():
+        where = f"; {location!r} is not a folder" if location else ""
+        message = (f"real data samples not found: set {REAL_DATA_VARIABLE}=/path/to/real-samples "
+                   f"(the folder described in docs/TESTING.md){where}")
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return REAL_DATA
+    return Path(location)

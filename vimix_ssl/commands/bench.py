@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from vimix_ssl.bench.runner import run_suite
+    from vimix_ssl.jobs.bench.runner import run_suite
 
     areas = args.only.split(",") if args.only else None
     results = run_suite(areas=areas, quick=args.quick, out=args.out)

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from vimix_ssl.demo import DemoConfig, run_demo, with_overrides
+    from vimix_ssl.jobs.demo.run import DemoConfig, run_demo, with_overrides
 
     base = DemoConfig.quick() if args.quick else DemoConfig()
     cfg = with_overrides(base, out=args.out, video_root=args.video_root or "", device=args.device,

@@ -13,70 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_eval_arguments(parser)
 
 
-def _run(args: argparse.Namespace) -> int:
-    import dataclasses
-
-    from vimix_ssl.commands.eval_retrieval import _data_label
-    from vimix_ssl.eval import build_split, class_names_of, modality_kind, split_features, start_session
-    from vimix_ssl.eval.features import resolve_device
-    from vimix_ssl.eval.finetune import save_predictions
-    from vimix_ssl.eval.linear import (
-        clip_softmax_average,
-        end_to_end_batches,
-        probe_on_features,
-        train_probe,
-    )
-    from vimix_ssl.eval.results import format_metrics, write_result
-
-    session = start_session(args)
-    config, modality = session.config, session.modality
-    skeleton = modality_kind(modality) == "skeleton"
-    if getattr(args, "require_skeleton", False) and not skeleton:
-        raise ValueError(f"{args.encoder} holds a {modality!r} encoder; skeleton linear evaluation needs "
-                         "a joint, motion or bone encoder")
-    probe = config.skeleton_probe if skeleton else config.probe
-    features, cache = split_features(config, session.source, modality)
-    train, test = features["train"], features["test"]
-    test_dataset = build_split(config, modality, "test", encoder=session.source.encoder)
-    names = class_names_of(test_dataset)
-    num_classes = len(names) or int(max(train.labels.max(), test.labels.max())) + 1
-    device = resolve_device(config.features.device)
-    mode = "cached" if skeleton else config.probe_mode
-    if mode == "cached":
-        # frozen encoder + deterministic inputs: training on cached features is exact
-        output = probe_on_features(train.features, train.labels, test.features, test.labels,
-                                   num_classes, probe, device)
-    else:
-        probe = dataclasses.replace(probe, lr=config.probe_end_to_end_lr, batch_size=config.data.batch_size)
-        train_dataset = build_split(config, modality, "train", train=True, encoder=session.source.encoder)
-        augment = config.data.augment.photometric().train() if modality == "rgb" else None
-        batches = end_to_end_batches(session.source.encoder, train_dataset, modality, probe.batch_size,
-                                     config.data.num_workers, device, augment)
-        clip_features, counts = test.clip_features.to(device), test.clip_counts
-
-        def evaluate(model):
-            return clip_softmax_average(model, clip_features, counts)
-
-        output = train_probe(train.features.shape[1], num_classes, batches, evaluate,
-                             test.labels.long().to(device), probe, device)
-    stamp = session.started.replace(":", "").replace("+", "p")
-    predictions = save_predictions(session.run_dir / "eval" / f"linear_{modality}_{stamp}.npz",
-                                   test.video_ids, test.labels, output.probabilities, modality)
-    notes = f"{mode}; " + (f"SELECTED ON TEST (epoch {output.selected_epoch})" if output.selected_on_test
-                           else f"last epoch ({output.selected_epoch})")
-    protocol = session.protocol(mode=mode, probe=dataclasses.asdict(probe), bn_mode="encoder frozen, eval()",
-                                selected_on_test=output.selected_on_test,
-                                selected_epoch=output.selected_epoch, history=output.history, cache=cache,
-                                class_names=names)
-    files = {"predictions": str(predictions),
-             "features": {split: record["cache"] for split, record in cache.items()}}
-    path = write_result(session.run_dir, "linear", output.metrics, protocol, session.source.describe(),
-                        session.started, data=_data_label(session), notes=notes, files=files)
-    print(f"linear {modality}: {format_metrics(output.metrics)} [{notes}]  ({path})")
-    return 0
-
-
 def main(args: argparse.Namespace) -> int:
-    from vimix_ssl.eval import run_command
+    from vimix_ssl.jobs.evaluate.linear import run
+    from vimix_ssl.jobs.evaluate.session import run_command
 
-    return run_command(_run, args)
+    return run_command(run, args)

@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import sys
 
-    from vimix_ssl.eval.report import render_report
+    from vimix_ssl.jobs.evaluate.session import render_report
 
     try:
         path = render_report(args.run_dir)

@@ -16,18 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    import sys
+    from vimix_ssl.jobs.evaluate.linear import run_skeleton
+    from vimix_ssl.jobs.evaluate.session import run_command
 
-    from vimix_ssl.commands import eval_linear
-    from vimix_ssl.eval import SKELETON_MODALITIES
-
-    if args.modality is not None and args.modality not in SKELETON_MODALITIES:
-        print(f"vimix eval skeleton-linear: --modality must be one of {SKELETON_MODALITIES}, "
-              f"got {args.modality!r}", file=sys.stderr)
-        return 2
-    code = 0
-    for benchmark in args.benchmark:
-        one = argparse.Namespace(**vars(args), require_skeleton=True)
-        one.overrides = [*args.overrides, f"skeleton.benchmark={benchmark}"]
-        code = max(code, eval_linear.main(one))
-    return code
+    return run_command(run_skeleton, args)

@@ -22,8 +22,8 @@ def main(args: argparse.Namespace) -> int:
 
     from vimix_ssl.config import ConfigError
     from vimix_ssl.engine.trainer import NonFiniteLossError
-    from vimix_ssl.methods.config import load_pretrain_config
-    from vimix_ssl.methods.schedule import run_pretrain
+    from vimix_ssl.jobs.pretrain.config import load_pretrain_config
+    from vimix_ssl.jobs.pretrain.schedule import run_pretrain
 
     try:
         config = load_pretrain_config(args.config, args.overrides)

@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import sys
 
-    from vimix_ssl.demo import DemoConfig
-    from vimix_ssl.study import StudyConfig, run_study
+    from vimix_ssl.jobs.demo.run import DemoConfig
+    from vimix_ssl.jobs.study import StudyConfig, run_study
 
     demo = (DemoConfig if args.full else DemoConfig.quick)(out=args.out, device=args.device)
     cfg = StudyConfig(demo=demo, seeds=[int(s) for s in args.seeds.split(",")],

@@ -9,11 +9,30 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 from torch import nn
 
-from vimix_ssl.methods.config import OptimConfig
+
+@dataclass
+class OptimConfig:
+    """One stage's optimiser and learning-rate schedule (saved in full with every run)."""
+
+    name: Literal["adam", "adamw", "sgd"] = "adam"
+    lr: float = 1.0e-3
+    weight_decay: float = 1.0e-5
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = False  # SGD only
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])  # Adam only: (β1, β2)
+    schedule: Literal["cosine", "step", "constant"] = "constant"
+    milestones: list[int] = field(default_factory=list)  # epochs at which step multiplies lr by gamma
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0  # linear warm-up from 0
+    min_lr: float = 0.0  # cosine floor
+    grad_clip: float | None = None  # max global grad norm; null = off
+
 
 
 def build_optimizer(parameters: Iterable[nn.Parameter], config: OptimConfig) -> torch.optim.Optimizer:

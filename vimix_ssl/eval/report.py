@@ -10,6 +10,7 @@ the result's protocol names; when it is not reachable the grid is skipped and sa
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ import numpy as np
 
 from vimix_ssl.eval.results import format_metrics, load_results
 from vimix_ssl.utils.io import atomic_open, atomic_write_text
+
+# record -> (split -> dataset of RGB clips)
+SplitLoader = Callable[[dict[str, Any]], Callable[[str], Any]]
 
 GRID_QUERIES = 6  # rows of the retrieval grid
 GRID_NEIGHBOURS = 5
@@ -98,19 +102,21 @@ def _frame(dataset: Any, index: int) -> np.ndarray:
     return frame if frame.dtype == np.uint8 else np.clip(frame * 255, 0, 255).astype(np.uint8)
 
 
-def plot_retrieval_grid(record: dict[str, Any], out: Path) -> Path:
-    """Query frames (first column) and their top-5 neighbours, framed green/red."""
-    from vimix_ssl.config import from_dict
-    from vimix_ssl.eval import EvalConfig, build_split
+def plot_retrieval_grid(record: dict[str, Any], out: Path, load_split: SplitLoader | None) -> Path:
+    """Query frames (first column) and their top-5 neighbours, framed green/red.
 
+    ``load_split(record)`` returns ``load(split) -> dataset`` giving the RGB clips the record's
+    features were computed on.
+    """
     with open(record["files"]["neighbours"], encoding="utf-8") as f:
         rows = json.load(f)
-    config = from_dict(EvalConfig, record["protocol"]["config"])
+    if load_split is None:
+        raise ValueError("the grid needs the videos: no dataset loader given (`vimix eval report` gives one)")
     modality = record["protocol"]["modality"]
     if modality not in ("rgb", "flow"):
         raise ValueError(f"no frames to show for modality {modality!r}")
-    test = build_split(config, "rgb", "test")
-    train = build_split(config, "rgb", "train")
+    load = load_split(record)
+    test, train = load("test"), load("train")
     by_query: dict[int, list[dict[str, Any]]] = {}
     for row in rows:
         by_query.setdefault(row["query_index"], []).append(row)
@@ -140,8 +146,12 @@ def plot_retrieval_grid(record: dict[str, Any], out: Path) -> Path:
     return save_figure(figure, out)
 
 
-def render_report(run_dir: str | Path) -> Path:
-    """Write ``<run_dir>/report.md`` and its plots; returns the Markdown path."""
+def render_report(run_dir: str | Path, load_split: SplitLoader | None = None) -> Path:
+    """Write ``<run_dir>/report.md`` and its plots; returns the Markdown path.
+
+    Retrieval grids need the videos: ``load_split`` (see :func:`plot_retrieval_grid`) provides
+    them; without it the grid is reported as not drawn.
+    """
     run_dir = Path(run_dir)
     records = load_results(run_dir)
     if not records:
@@ -159,14 +169,15 @@ def render_report(run_dir: str | Path) -> Path:
                      f"`{(encoder.get('sha256') or '')[:12]}` {Path(encoder.get('path', '')).name} | "
                      f"{encoder.get('modality') or protocol.get('modality', '')} | "
                      f"{format_metrics(record['metrics'])} | {selected} | {record.get('notes', '')} |")
-        sections += _plots(record, number, plots_dir)
+        sections += _plots(record, number, plots_dir, load_split)
     text = "\n".join(lines + [""] + sections) + "\n"
     path = run_dir / "report.md"
     atomic_write_text(path, text)
     return path
 
 
-def _plots(record: dict[str, Any], number: int, plots_dir: Path) -> list[str]:
+def _plots(record: dict[str, Any], number: int, plots_dir: Path,
+           load_split: SplitLoader | None) -> list[str]:
     """Markdown lines of one result's plots (each plot failure is reported, not fatal)."""
     files = record.get("files", {})
     stem = f"{number:03d}_{record['evaluator']}"
@@ -183,7 +194,7 @@ def _plots(record: dict[str, Any], number: int, plots_dir: Path) -> list[str]:
                      lambda p: plot_pca(test_features, p, record["evaluator"])))
     if files.get("neighbours"):
         jobs.append(("retrieval examples", plots_dir / f"{stem}_retrieval.png",
-                     lambda p: plot_retrieval_grid(record, p)))
+                     lambda p: plot_retrieval_grid(record, p, load_split)))
     for title, path, job in jobs:
         try:
             job(path)

@@ -1,0 +1,26 @@
+"""Weighted kNN top-1 accuracy of an encoder's frozen features."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def run(args: Any) -> int:
+    from vimix_ssl.eval.knn import knn_accuracy
+    from vimix_ssl.eval.results import format_metrics, write_result
+    from vimix_ssl.jobs.evaluate.session import data_label, split_features, start_session
+
+    session = start_session(args)
+    features, cache = split_features(session.config, session.source, session.modality)
+    train, test = features["train"], features["test"]
+    knn = session.config.knn
+    num_classes = int(max(train.labels.max(), test.labels.max())) + 1
+    top1 = knn_accuracy(train.features, train.labels, test.features, test.labels, k=knn.k,
+                        temperature=knn.temperature, num_classes=num_classes)
+    metrics = {"top1": top1}
+    files = {"features": {split: record["cache"] for split, record in cache.items()}}
+    path = write_result(session.run_dir, "knn", metrics, session.protocol(cache=cache),
+                        session.source.describe(), session.started, data=data_label(session),
+                        notes=f"k={knn.k}, t={knn.temperature}", files=files)
+    print(f"knn {session.modality}: {format_metrics(metrics)}  ({path})")
+    return 0

@@ -1,0 +1,2 @@
+"""Supervised training with a mixer: config schema (``config``), driver (``run``), mixer table
+(``compare``)."""
