@@ -9,10 +9,10 @@ import signal
 import pytest
 import torch
 
-from vimix_ssl.engine.checkpoint import load_checkpoint
 from vimix_ssl.engine.metrics import MetricLogger, read_metrics
 from vimix_ssl.engine.optim import LRSchedule, OptimConfig
 from vimix_ssl.jobs.pretrain.config import load_pretrain_config
+from vimix_ssl.utils.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vimix_ssl.engine.checkpoint import CheckpointError, save_checkpoint, training_payload
 from vimix_ssl.eval.features import (
     FeatureConfig,
     average_per_video,
@@ -17,6 +16,7 @@ from vimix_ssl.eval.features import (
 )
 from vimix_ssl.models.export import export_encoder
 from vimix_ssl.models.registry import build_encoder
+from vimix_ssl.utils.checkpoint import CheckpointError, save_checkpoint, training_payload
 
 TINY = {"width": 0.125, "conv_init_std": None}  # torch default init: non-vanishing features
 

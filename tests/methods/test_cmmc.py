@@ -276,10 +276,10 @@ def test_four_stage_schedule_resumes_in_stage_three_and_freezes_the_partner(synt
     import os
     import signal
 
-    from vimix_ssl.engine.checkpoint import load_checkpoint
     from vimix_ssl.engine.metrics import read_metrics
     from vimix_ssl.engine.trainer import Trainer
     from vimix_ssl.jobs.pretrain.schedule import run_pretrain
+    from vimix_ssl.utils.checkpoint import load_checkpoint
 
     def losses(out_dir):
         return [(r["step"], r["stage"], r["loss"]) for r in read_metrics(out_dir / "metrics.jsonl")

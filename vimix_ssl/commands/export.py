@@ -19,8 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from vimix_ssl.engine.checkpoint import CheckpointError
     from vimix_ssl.models.export import export_from_checkpoint, load_encoder
+    from vimix_ssl.utils.checkpoint import CheckpointError
 
     try:
         path = export_from_checkpoint(args.checkpoint, args.modality, args.out)

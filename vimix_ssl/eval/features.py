@@ -69,15 +69,15 @@ def load_eval_encoder(path: str | Path, modality: str | None = None,
     encoder is rebuilt from the registry and loaded strictly. Errors name the file, the
     modality asked for and what the file holds.
     """
-    from vimix_ssl.engine.checkpoint import (
+    from vimix_ssl.models.export import load_encoder, weights_mismatch
+    from vimix_ssl.models.registry import build_encoder
+    from vimix_ssl.utils.checkpoint import (
         TRAIN_FORMAT,
         CheckpointError,
         CheckpointNotFoundError,
         check_training_payload,
         load_checkpoint,
     )
-    from vimix_ssl.models.export import load_encoder, weights_mismatch
-    from vimix_ssl.models.registry import build_encoder
 
     path = Path(path)
     if not path.is_file():
@@ -207,8 +207,8 @@ Prepare = Callable[[Tensor], Tensor]  # raw clips from the dataset -> encoder in
 def extract_features(encoder: nn.Module, dataset: Any, modality: str, config: FeatureConfig,
                      prepare: Prepare | None = None, desc: str = "features") -> FeatureSet:
     """Encode every video of ``dataset`` (evaluation mode) in order -> :class:`FeatureSet`."""
-    from vimix_ssl.eval.linear import deterministic_algorithms
     from vimix_ssl.utils.logging import progress
+    from vimix_ssl.utils.seed import deterministic_algorithms
 
     device = resolve_device(config.device)
     encoder = encoder.to(device).eval()

@@ -26,9 +26,10 @@ import torch
 from torch import Tensor, nn
 
 from vimix_ssl.eval.features import average_per_video, horizontal_flip
-from vimix_ssl.eval.linear import deterministic_algorithms, topk_accuracy
+from vimix_ssl.eval.linear import topk_accuracy
 from vimix_ssl.mixing.base import soft_cross_entropy
 from vimix_ssl.utils.io import atomic_open
+from vimix_ssl.utils.seed import deterministic_algorithms
 
 
 @dataclass

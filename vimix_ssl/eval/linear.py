@@ -11,7 +11,6 @@ epoch. ``select_on_test: true`` reports the best test epoch instead and the resu
 
 from __future__ import annotations
 
-import contextlib
 import copy
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
+
+from vimix_ssl.utils.seed import deterministic_algorithms
 
 HeadKind = Literal["norm_bn_linear", "linear"]
 
@@ -66,18 +67,6 @@ class LinearProbe(nn.Module):
         if self.head == "norm_bn_linear":
             x = nn.functional.normalize(x, dim=1)
         return self.fc(self.norm(x))
-
-
-@contextlib.contextmanager
-def deterministic_algorithms() -> Iterator[None]:
-    """Ask torch for deterministic kernels (warn where none exists); restore the setting after."""
-    previous = torch.are_deterministic_algorithms_enabled()
-    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
 
 
 def topk_accuracy(scores: Tensor, labels: Tensor, ks: Iterable[int] = (1, 5)) -> dict[str, float]:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
+from vimix_ssl.utils.registry import registrar
+
 
 class StagedEncoder(nn.Module):
     """Base class: subclasses fill ``self.stages`` (``nn.ModuleDict``, ordered) and ``pool``.
@@ -138,3 +140,12 @@ class VideoEncoder(StagedEncoder):
             elif isinstance(module, nn.BatchNorm3d):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
+
+
+EncoderFactory = Callable[..., StagedEncoder]
+
+# name -> class or factory; filled by ``@register_encoder`` when an encoder module is imported
+ENCODERS: dict[str, EncoderFactory] = {}
+
+# Decorator registering a ``StagedEncoder`` class or factory function under a name.
+register_encoder = registrar(ENCODERS, "encoder name")

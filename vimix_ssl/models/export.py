@@ -1,6 +1,6 @@
 """Standalone encoder files: what users load to reuse a pre-trained encoder.
 
-An encoder file is a weights-only checkpoint (``vimix_ssl.engine.checkpoint``)::
+An encoder file is a weights-only checkpoint (``vimix_ssl.utils.checkpoint``)::
 
     {"format": "vimix_ssl.encoder", "format_version": 1, "name": <registry name>,
      "kwargs": {...plain data...}, "modality": "rgb", "state_dict": {...}, "meta": {...}}
@@ -19,15 +19,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from vimix_ssl.engine.checkpoint import (
+from vimix_ssl.models.base import StagedEncoder
+from vimix_ssl.models.registry import build_encoder, list_encoders
+from vimix_ssl.utils.checkpoint import (
     TRAIN_FORMAT,
     CheckpointError,
     check_training_payload,
     load_checkpoint,
     save_checkpoint,
 )
-from vimix_ssl.models.base import StagedEncoder
-from vimix_ssl.models.registry import build_encoder, list_encoders
 
 ENCODER_FORMAT = "vimix_ssl.encoder"
 ENCODER_FORMAT_VERSION = 1

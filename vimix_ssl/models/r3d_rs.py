@@ -26,8 +26,7 @@ from functools import partial
 
 from torch import Tensor, nn
 
-from vimix_ssl.models.base import VideoEncoder
-from vimix_ssl.models.registry import register_encoder
+from vimix_ssl.models.base import VideoEncoder, register_encoder
 from vimix_ssl.models.s3d import scale_channels
 
 BLOCK_COUNTS: dict[int, tuple[int, int, int, int]] = {

@@ -12,15 +12,12 @@ how exported encoders are loaded (``vimix_ssl.models.export``)::
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
 from typing import Any
 
-from vimix_ssl.models.base import StagedEncoder
-from vimix_ssl.utils.registry import registrar
-
-EncoderFactory = Callable[..., StagedEncoder]
-
-_REGISTRY: dict[str, EncoderFactory] = {}
+# the encoder modules register themselves on import (``models.base.register_encoder``)
+from vimix_ssl.models import r3d_rs, s3d, stgcn, torchvision_video  # noqa: F401
+from vimix_ssl.models.base import ENCODERS as _REGISTRY
+from vimix_ssl.models.base import EncoderFactory, StagedEncoder, register_encoder  # noqa: F401
 
 
 class UnknownEncoderError(KeyError):
@@ -30,24 +27,13 @@ class UnknownEncoderError(KeyError):
         return str(self.args[0])
 
 
-# Decorator registering a ``StagedEncoder`` class or factory function under a name.
-register_encoder = registrar(_REGISTRY, "encoder name")
-
-
-def _ensure_loaded() -> None:
-    # Importing the package imports every encoder module, which registers it.
-    import vimix_ssl.models  # noqa: F401
-
-
 def list_encoders() -> list[str]:
     """Registered encoder names, sorted."""
-    _ensure_loaded()
     return sorted(_REGISTRY)
 
 
 def get_encoder_factory(name: str) -> EncoderFactory:
     """The class/function registered under ``name``; a clear error lists the valid names."""
-    _ensure_loaded()
     if name not in _REGISTRY:
         raise UnknownEncoderError(
             f"unknown encoder {name!r}; registered encoders: {', '.join(sorted(_REGISTRY))}")

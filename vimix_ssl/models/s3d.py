@@ -28,8 +28,7 @@ from torch import nn
 from torchvision.models.video.s3d import SepInceptionBlock3D, TemporalSeparableConv
 from torchvision.ops.misc import Conv3dNormActivation
 
-from vimix_ssl.models.base import VideoEncoder
-from vimix_ssl.models.registry import register_encoder
+from vimix_ssl.models.base import VideoEncoder, register_encoder
 
 # torchvision's Inception branch widths: (b0_out, b1_mid, b1_out, b2_mid, b2_out, b3_out)
 INCEPTION_WIDTHS: dict[str, tuple[int, int, int, int, int, int]] = {

@@ -15,9 +15,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from vimix_ssl.models.base import StagedEncoder
+from vimix_ssl.models.base import StagedEncoder, register_encoder
 from vimix_ssl.models.graph import NUM_JOINTS, ntu_graph
-from vimix_ssl.models.registry import register_encoder
 from vimix_ssl.models.s3d import scale_channels
 
 # (in, out, temporal stride) at 1/4 width, METHOD §4; "in" of block 1 is the input channels

@@ -16,8 +16,7 @@ from functools import partial
 from torch import nn
 from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, Conv3DSimple
 
-from vimix_ssl.models.base import VideoEncoder
-from vimix_ssl.models.registry import register_encoder
+from vimix_ssl.models.base import VideoEncoder, register_encoder
 from vimix_ssl.models.s3d import scale_channels
 
 ARCHITECTURES = {"r3d": Conv3DSimple, "r2plus1d": Conv2Plus1D}

@@ -29,10 +29,10 @@ def _knn(config, mocos) -> float:
 def test_pretrain_command_on_synthetic_video(tmp_path, capsys):
     from vimix_ssl.cli import main
     from vimix_ssl.data.synthetic_video import SynthVideoConfig, generate_synthetic_ucf
-    from vimix_ssl.engine.checkpoint import load_checkpoint
     from vimix_ssl.engine.metrics import read_metrics
     from vimix_ssl.jobs.pretrain import build
     from vimix_ssl.jobs.pretrain.config import load_pretrain_config
+    from vimix_ssl.utils.checkpoint import load_checkpoint
 
     root = tmp_path / "synth"
     generate_synthetic_ucf(root, SynthVideoConfig(classes=4, per_class=16, clips_per_group=2, frames_min=12,

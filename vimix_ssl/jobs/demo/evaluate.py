@@ -11,9 +11,9 @@ def export_encoders(run_dir: Path, modalities: tuple[str, ...], seed: int) -> di
     """Encoder files per modality: random init, end of its stage 0, end of the schedule."""
     import torch
 
-    from vimix_ssl.engine.checkpoint import load_checkpoint
     from vimix_ssl.models.export import export_encoder, export_from_checkpoint
     from vimix_ssl.models.registry import build_encoder
+    from vimix_ssl.utils.checkpoint import load_checkpoint
 
     final_ckpt = run_dir / "checkpoint.pt"
     spec = load_checkpoint(final_ckpt)["encoders"]

@@ -189,7 +189,7 @@ def run_command(main: Any, args: Any) -> int:
     import sys
 
     from vimix_ssl.config import ConfigError
-    from vimix_ssl.engine.checkpoint import CheckpointError
+    from vimix_ssl.utils.checkpoint import CheckpointError
 
     try:
         return int(main(args) or 0)

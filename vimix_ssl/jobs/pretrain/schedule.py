@@ -52,7 +52,7 @@ def find_resume(config: PretrainConfig) -> Path | None:
 
 
 def load_resume_point(path: Path, config: PretrainConfig) -> ResumePoint:
-    from vimix_ssl.engine.checkpoint import check_training_payload, load_checkpoint
+    from vimix_ssl.utils.checkpoint import check_training_payload, load_checkpoint
 
     payload = load_checkpoint(path)
     check_training_payload(payload, path)
@@ -81,7 +81,7 @@ class RunCheckpointer:
         self.path = out_dir / CHECKPOINT_NAME
 
     def save(self, stage_index: int, stage_offset: int, state: dict[str, Any]) -> str | None:
-        from vimix_ssl.engine.checkpoint import save_checkpoint, training_payload
+        from vimix_ssl.utils.checkpoint import save_checkpoint, training_payload
         from vimix_ssl.utils.seed import rng_state
 
         if not dist.is_main_process():

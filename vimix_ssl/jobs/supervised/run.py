@@ -68,7 +68,7 @@ def evaluate(method: Any, config: SupervisedConfig, shim: Any, device: Any) -> d
 
 def _resume_payload(config: SupervisedConfig, out_dir: Path) -> dict[str, Any] | None:
     """The checkpoint to continue from (``resume``), checked to be this run's architecture."""
-    from vimix_ssl.engine.checkpoint import check_training_payload, load_checkpoint
+    from vimix_ssl.utils.checkpoint import check_training_payload, load_checkpoint
 
     if config.resume == "never":
         return None
@@ -90,12 +90,12 @@ def run_supervised(config: SupervisedConfig) -> dict[str, Any]:
     import torch
 
     from vimix_ssl.config import save_config, to_dict
-    from vimix_ssl.engine.checkpoint import save_checkpoint, training_payload
     from vimix_ssl.engine.metrics import MetricLogger
     from vimix_ssl.engine.optim import LRSchedule, build_optimizer
     from vimix_ssl.engine.trainer import Progress, Trainer, TrainerOptions
     from vimix_ssl.jobs.pretrain import build
     from vimix_ssl.mixing.randaugment_t import RandAugmentT
+    from vimix_ssl.utils.checkpoint import save_checkpoint, training_payload
     from vimix_ssl.utils.io import atomic_write_text
     from vimix_ssl.utils.seed import rng_state, seed_everything
 

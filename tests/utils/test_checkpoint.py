@@ -10,7 +10,9 @@ import pytest
 import torch
 
 import vimix_ssl
-from vimix_ssl.engine.checkpoint import (
+from vimix_ssl.models import build_encoder
+from vimix_ssl.models.export import export_encoder, load_encoder
+from vimix_ssl.utils.checkpoint import (
     CheckpointError,
     CheckpointNotFoundError,
     check_training_payload,
@@ -18,8 +20,6 @@ from vimix_ssl.engine.checkpoint import (
     save_checkpoint,
     training_payload,
 )
-from vimix_ssl.models import build_encoder
-from vimix_ssl.models.export import export_encoder, load_encoder
 from vimix_ssl.utils.seed import rng_state, set_rng_state
 
 SMALL_VIDEO = {"width": 0.0625}
