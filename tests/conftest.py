@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("VIMIX_NO_PROGRESS", "1")
+# one compute thread per process: tests that start several processes must not oversubscribe the cores
+os.environ.setdefault("VIMIX_THREADS", "1")
 
 import torch  # noqa: E402
 

@@ -102,3 +102,29 @@ class WithFactory:
 def test_partial_mapping_overrides_the_field_default_not_the_class_default():
     cfg = load_config(WithFactory, None, ["probe.milestones=[80]"])
     assert (cfg.probe.name, cfg.probe.lr, cfg.probe.milestones) == ("sgd", 3.0, [80])
+
+
+def test_base_cycle_and_missing_base_name_the_chain(tmp_path):
+    """Issue 18: a `_base_` cycle was a RecursionError traceback."""
+    (tmp_path / "a.yaml").write_text("_base_: sub/b.yaml\nseed: 1\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.yaml").write_text("_base_: c.yaml\n")
+    (tmp_path / "sub" / "c.yaml").write_text("_base_: ../a.yaml\n")
+    chain = r"_base_ cycle: .*a\.yaml -> .*b\.yaml -> .*c\.yaml -> .*a\.yaml"
+    with pytest.raises(ConfigError, match=chain) as e:
+        load_config(Run, tmp_path / "a.yaml")
+    assert "\n" not in str(e.value)
+    (tmp_path / "sub" / "c.yaml").write_text("_base_: missing.yaml\n")
+    with pytest.raises(ConfigError, match=r"missing\.yaml \(the _base_ of .*c\.yaml\)"):
+        load_config(Run, tmp_path / "a.yaml")
+    (tmp_path / "sub" / "c.yaml").write_text("seed: 3\n")  # a diamond (two files sharing a base) is no cycle
+    (tmp_path / "d.yaml").write_text("_base_: [sub/c.yaml, sub/b.yaml]\n")
+    assert load_config(Run, tmp_path / "d.yaml").seed == 3
+
+
+def test_yaml_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\nb: 3\n")
+    with pytest.raises(ConfigError, match="bad.yaml: invalid YAML") as e:
+        load_config(Run, bad)
+    assert "\n" not in str(e.value)

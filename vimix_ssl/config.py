@@ -29,25 +29,39 @@ class ConfigError(ValueError):
     """A config file or override does not match its schema."""
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping, following ``_base_`` chains (child values win)."""
+def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a YAML mapping, following ``_base_`` chains (child values win).
+
+    A ``_base_`` that names a file already in the chain (a cycle) or a missing file is an
+    error naming the chain of files.
+    """
     path = Path(path)
+    via = f" (the _base_ of {_chain[-1]})" if _chain else ""
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        try:
+        raise ConfigError(f"config file not found: {path}{via}")
+    resolved = path.resolve()
+    if resolved in {p.resolve() for p in _chain}:
+        cycle = " -> ".join(str(p) for p in (*_chain, path))
+        raise ConfigError(f"{_chain[-1]}: _base_ cycle: {cycle}")
+    try:
+        with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{path}: invalid YAML: {e}") from e
+    except yaml.YAMLError as e:
+        first = " ".join(str(e).split())
+        raise ConfigError(f"{path}: invalid YAML: {first}") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a text (UTF-8) YAML file: {e.reason} at byte {e.start}") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     base = data.pop(BASE_KEY, None)
     if base is None:
         return data
-    bases = [base] if isinstance(base, str) else list(base)
+    bases = [base] if isinstance(base, str) else base
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(f"{path}: _base_ must be a file name or a list of file names, got {base!r}")
     merged: dict[str, Any] = {}
     for b in bases:
-        merged = deep_merge(merged, load_yaml(path.parent / b))
+        merged = deep_merge(merged, load_yaml(path.parent / b, (*_chain, path)))
     return deep_merge(merged, data)
 
 

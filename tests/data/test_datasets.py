@@ -74,7 +74,7 @@ def make(ucf, subset="train", **kwargs) -> VideoDataset:
 
 def test_training_sample_contract(ucf):
     sample = make(ucf)[1]
-    assert set(sample) == {"rgb", "label", "index", "video_id"}
+    assert set(sample) == {"rgb", "label", "index", "video_id", "skipped"} and sample["skipped"] == ""
     assert (sample["label"], sample["index"], sample["video_id"]) == (0, 1, "Up/v_Up_g02_c01.avi")
     assert len(sample["rgb"]) == 2
     for view in sample["rgb"]:
@@ -246,3 +246,77 @@ def test_sampling_functions():
     assert window_indices(0, 5, 2, 4, "loop").tolist() == [0, 2, 0, 2, 0]
     with pytest.raises(ValueError, match="pad_mode"):
         window_indices(0, 4, 1, 10, "mirror")
+
+
+# -- issue 16: nothing substituted in evaluation; skipped samples exposed in training --------------
+
+def _with_bad_first_video(ucf, tmp_path):
+    root, _ = ucf
+    (tmp_path / "Up").mkdir()
+    (tmp_path / "Up" / "v_Up_g01_c01.avi").write_bytes(b"not a video" * 10)
+    for name in ("Up/v_Up_g02_c01.avi", "Down/v_Down_g01_c01.avi"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).symlink_to(root / name)
+    return {"rgb": RawVideoSource(tmp_path)}
+
+
+def test_evaluation_never_substitutes_an_unreadable_video(ucf, tmp_path):
+    from vimix_ssl.data.datasets import UnreadableVideoError
+
+    sources = _with_bad_first_video(ucf, tmp_path)
+    dataset = make(ucf, "train", train=False, sources=sources)  # strict=False, as the data default
+    with pytest.raises(UnreadableVideoError, match=r"^Up/v_Up_g01_c01.avi: unreadable \(sample 0\)"):
+        dataset[0]
+    assert dataset[1]["video_id"] == "Up/v_Up_g02_c01.avi" and not dataset.bad_samples
+    dataset.exclude(["Up/v_Up_g01_c01.avi"])  # the evaluators' explicit exclusion
+    assert [dataset[i]["video_id"] for i in range(len(dataset))] == ["Up/v_Up_g02_c01.avi",
+                                                                     "Down/v_Down_g01_c01.avi"]
+    assert dataset.source_files("Down/v_Down_g01_c01.avi") == [str(tmp_path / "Down/v_Down_g01_c01.avi")]
+
+
+def test_training_reports_every_skipped_sample(ucf, tmp_path):
+    sources = _with_bad_first_video(ucf, tmp_path)
+    dataset = make(ucf, "train", sources=sources)
+    loader = DataLoader(dataset, batch_size=3, num_workers=1)  # in a worker: the main copy sees nothing
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        batch = next(iter(loader))
+    skipped = [line for entry in batch["skipped"] for line in entry.splitlines()]
+    assert len(skipped) == 1 and skipped[0].startswith("Up/v_Up_g01_c01.avi\tVideoReadError:")
+    assert batch["video_id"][0] != "Up/v_Up_g01_c01.avi"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        dataset.set_epoch(3)
+        dataset[0]
+    assert dataset.skip_log == [(3, 0, "Up/v_Up_g01_c01.avi", dataset.bad_samples["Up/v_Up_g01_c01.avi"])]
+
+
+def test_coclr_dense_windows_match_coclr_frame_sampler():
+    """Reference: CoCLR dataset/lmdb_dataset.py frame_sampler (mode test), written out as a loop."""
+    from vimix_ssl.data.datasets import coclr_dense_windows
+
+    def reference(total, num_frames, ds):
+        if total - num_frames * ds <= 0:
+            sequence = [i * ds for i in range(num_frames) if i * ds < total]
+            return [[0] * (num_frames - len(sequence)) + sequence]
+        windows, start = [], 0
+        step = num_frames * ds // 2 - 1
+        while start <= total - num_frames * ds:
+            windows.append([start + i * ds for i in range(num_frames)])
+            start += step
+        return windows
+
+    for total in (5, 17, 32, 33, 47, 48, 100, 161):
+        for ds in (1, 2):
+            ours = [w.tolist() for w in coclr_dense_windows(total, 32, ds, 32 * ds // 2 - 1)]
+            assert ours == reference(total, 32, ds), (total, ds)
+
+
+def test_random_evaluation_window_is_seeded_per_sample(ucf):
+    a, b = make(ucf, "train", train=False, eval_windows="random"), make(ucf, "train", train=False,
+                                                                        eval_windows="random")
+    first, again = a[0]["rgb"], b[0]["rgb"]
+    assert first.shape == (3, 8, 16, 16) and torch.equal(first, again)
+    starts = {frame_indices(make(ucf, "train", train=False, eval_windows="random")[i]["rgb"])[0]
+              for i in range(2)}
+    assert all(0 <= s <= 30 - 8 for s in starts)

@@ -158,6 +158,34 @@ def test_extraction_resumes_after_an_interruption(tiny_dataset, tmp_path: Path, 
     assert all(flow_file_path(out, v).stat().st_mtime_ns == mtimes[v] for v in videos if v != videos[1])
 
 
+def test_changed_sources_are_redone_and_stale_temps_removed(tiny_dataset, tmp_path: Path, monkeypatch,
+                                                            capsys) -> None:
+    """Issue 18 trials 4 and 11: reruns redo exactly the changed sources; a killed run's temp files go."""
+    root, videos = tiny_dataset
+    out = tmp_path / "flow"
+    spec = FlowExtractSpec(source="raw", source_root=str(root), out_dir=str(out), method="farneback")
+    assert extract_flow_store(videos, spec, workers=1).done == videos
+    assert check_stores(out).ok
+    first = {v: flow_file_path(out, v).read_bytes() for v in videos}
+    replacement = generate_synthetic_ucf(tmp_path / "other", SynthVideoConfig(
+        classes=2, per_class=2, clips_per_group=1, frames_min=6, frames_max=6, width=32, height=24, seed=9))
+    (root / videos[2]).write_bytes((replacement.root / videos[2]).read_bytes())  # a 6-frame video now
+    orphan = flow_file_path(out, videos[0]).with_name(".x.frames.999999999-0123abcd.tmp")  # no such pid
+    orphan.write_bytes(b"half")
+    report = check_stores(out)
+    assert [v.split(": ", 1)[1] for v, _ in report.stale] == [videos[2]] and "changed" in report.stale[0][1]
+    calls: list[str] = []
+    real = flow_extract.extract_video_flow
+    monkeypatch.setattr(flow_extract, "extract_video_flow",
+                        lambda spec_, video_id: calls.append(video_id) or real(spec_, video_id))
+    summary = extract_flow_store(videos, spec, workers=1)
+    assert calls == [videos[2]] and summary.done == [videos[2]] and len(summary.skipped) == 3
+    assert FlowStoreSource(out).num_frames(videos[2]) == 5
+    assert {v: flow_file_path(out, v).read_bytes() for v in videos if v != videos[2]} == \
+        {v: b for v, b in first.items() if v != videos[2]}
+    assert not orphan.exists() and check_stores(out).ok
+
+
 def test_corrupt_and_missing_videos_are_reported_and_the_rest_finish(tiny_dataset, tmp_path: Path,
                                                                      capsys) -> None:
     root, videos = tiny_dataset

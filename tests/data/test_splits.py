@@ -11,6 +11,7 @@ from vimix_ssl.data.splits import (
     parse_hmdb51,
     parse_kinetics400,
     parse_ucf101,
+    require_videos,
     scan_folder,
 )
 
@@ -144,3 +145,109 @@ def test_all_videos_is_the_union_of_every_split(real_data):
     union = {e.video_id for s in (1, 2, 3) for e in parse_hmdb51(real_data / "hmdb51", s, "all").entries}
     hmdb = all_videos("hmdb51", "/nowhere", real_data / "hmdb51")
     assert len(hmdb) == len(set(hmdb)) and set(hmdb) == union and len(union) > 5100
+
+
+# -- issue 16: Kinetics split column and one class list (real K400 CSV and label map) -------------
+
+@pytest.fixture(scope="module")
+def k400(real_data):
+    return real_data / "kinetics400"
+
+
+def test_kinetics400_val_csv_is_never_the_training_list(k400):
+    val = k400 / "annotations" / "kinetics-400_val.csv"
+    # as data.splits=<the val CSV>: the split column says 'val' for every row
+    with pytest.raises(SplitError, match=r"kinetics-400_val.csv: no rows with split train .*\['val'\]"):
+        load_video_list("kinetics400", k400 / "videos", val, subset="train")
+    test = load_video_list("kinetics400", k400 / "videos", val, subset="test",
+                           label_map=k400 / "label_map_k400.txt")
+    assert len(test) == 19906
+
+
+def test_kinetics400_one_csv_with_both_splits_gives_disjoint_subsets(k400, tmp_path):
+    rows = (k400 / "annotations" / "kinetics-400_val.csv").read_text().splitlines()
+    header, body = rows[0], rows[1:]
+    mixed = [header] + [r.replace(",val,", ",train,") if i % 3 else r for i, r in enumerate(body)]
+    (tmp_path / "both.csv").write_text("\n".join(mixed) + "\n")
+    train = load_video_list("kinetics400", tmp_path, tmp_path / "both.csv", subset="train")
+    test = load_video_list("kinetics400", tmp_path, tmp_path / "both.csv", subset="test")
+    expected_test = len(range(0, len(body), 3))
+    assert (len(train), len(test)) == (len(body) - expected_test, expected_test)
+    assert not {e.video_id for e in train.entries} & {e.video_id for e in test.entries}
+    assert train.class_names == test.class_names  # the train rows' labels serve both
+
+
+def test_kinetics400_same_file_without_split_column_is_refused(tmp_path):
+    (tmp_path / "list.csv").write_text("label,youtube_id,time_start,time_end\nabseiling,abc,0,10\n")
+    with pytest.raises(SplitError, match="no split column, so it cannot give both the train and the test"):
+        load_video_list("kinetics400", tmp_path, tmp_path / "list.csv", subset="test")
+
+
+def test_kinetics400_class_indices_follow_the_label_map_not_the_val_csv(k400, tmp_path):
+    """A val CSV missing one class must not shift every later label (19,856 of 19,906 before)."""
+    names = (k400 / "label_map_k400.txt").read_text().splitlines()
+    rows = (k400 / "annotations" / "kinetics-400_val.csv").read_text().splitlines()
+    dropped = names[5]
+    kept = [rows[0]] + [r for r in rows[1:] if not r.startswith(dropped + ",")]
+    (tmp_path / "annotations").mkdir()
+    (tmp_path / "annotations" / "kinetics-400_val.csv").write_text("\n".join(kept) + "\n")
+    test = load_video_list("kinetics400", tmp_path, tmp_path, subset="test",
+                           label_map=k400 / "label_map_k400.txt")
+    assert test.class_names == names and len(test) == len(kept) - 1
+    for entry in test.entries[::997]:  # the independent rule: label = line of the label map
+        assert names[entry.label] == entry.video_id.split("/")[0]
+    # a train CSV (all 400 classes) gives the same class list when no label map is given
+    train_rows = [rows[0]] + [r.replace(",val,", ",train,") for r in rows[1:]]
+    (tmp_path / "annotations" / "kinetics-400_train.csv").write_text("\n".join(train_rows) + "\n")
+    assert load_video_list("kinetics400", tmp_path, tmp_path, subset="test").entries == test.entries
+    with pytest.raises(SplitError, match="label_map"):
+        load_video_list("kinetics400", tmp_path, tmp_path / "annotations" / "kinetics-400_val.csv",
+                        subset="test")
+
+
+# -- issue 16: datasets as they are shipped (split subsets, the official UCF101 layout) --------------
+
+def _ucf_with_splits(ucf_dir, target, splits):
+    target.mkdir(parents=True)
+    (target / "classInd.txt").write_bytes((ucf_dir / "classInd.txt").read_bytes())
+    for s in splits:
+        for kind in ("trainlist", "testlist"):
+            name = f"{kind}0{s}.txt"
+            (target / name).write_bytes((ucf_dir / name).read_bytes())
+    return target
+
+
+def test_ucf101_with_only_split_1(ucf_dir, tmp_path):
+    splits = _ucf_with_splits(ucf_dir, tmp_path / "ucfTrainTestlist", [1])
+    assert len(all_videos("ucf101", tmp_path, tmp_path)) == sum(UCF_COUNTS[1])
+    assert len(load_video_list("ucf101", tmp_path, None, 1, "test")) == UCF_COUNTS[1][1]
+    with pytest.raises(SplitError, match=r"UCF101 split 2 is not in .*trainlist02.txt not found "
+                                         r"\(splits present: \[1\]\)"):
+        load_video_list("ucf101", tmp_path, splits, 2, "train")
+
+
+def test_hmdb51_with_only_split_2(real_data, tmp_path):
+    source = real_data / "hmdb51" / "testTrainMulti_7030_splits"
+    for path in source.glob("*_test_split2.txt"):
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    assert len(parse_hmdb51(tmp_path, 2, "train")) == 3570
+    assert len(all_videos("hmdb51", "/nowhere", tmp_path)) == 5100
+    with pytest.raises(SplitError, match=r"HMDB51 split 1 is not in .*splits present: \[2\]"):
+        parse_hmdb51(tmp_path, 1, "train")
+
+
+def test_official_unpacked_ucf101_layout(ucf_dir, tmp_path):
+    """DIR/UCF-101/<Class>/*.avi beside DIR/ucfTrainTestlist/: ids are relative to DIR."""
+    _ucf_with_splits(ucf_dir, tmp_path / "ucfTrainTestlist", [1])
+    test = parse_ucf101(ucf_dir, 1, "test")
+    for entry in test.entries[:3]:
+        video = tmp_path / "UCF-101" / entry.video_id
+        video.parent.mkdir(parents=True, exist_ok=True)
+        video.write_bytes(b"")
+    listed = load_video_list("ucf101", tmp_path, None, 1, "test")
+    assert [e.video_id for e in listed.entries] == ["UCF-101/" + e.video_id for e in test.entries]
+    assert all((tmp_path / e.video_id).is_file() for e in listed.entries[:3])
+    assert all(v.startswith("UCF-101/") for v in all_videos("ucf101", tmp_path))
+    with pytest.raises(SplitError, match=r"3780 of the 3783 videos of the test list are not under .*"
+                                         r"UCF-101/.*and 3770 more"):
+        require_videos(tmp_path, [e.video_id for e in listed.entries], "the test list")

@@ -136,3 +136,71 @@ def test_prepare_and_check_commands(tiny_ucf, tmp_path, capsys):
     assert "3 videos checked" in printed and "1 unreadable" in printed and "v_B_g09_c01.avi: " in printed
     assert vimix(["data", "check", *args, "--split", "1", "--subset", "train", "--store", str(out)]) == 0
     assert "0 unreadable" in capsys.readouterr().out
+
+
+def test_replaced_source_is_prepared_again_and_check_reports_it(tiny_ucf, tmp_path, capsys):
+    """Issue 18 trial 4: `prepare video` kept 24 stored frames after the source was replaced by 8."""
+    root, _ = tiny_ucf
+    out = tmp_path / "store"
+    spec = PrepareSpec(root=str(root), out_dir=str(out), short_side=24)
+    videos = ["A/v_A_g01_c01.avi", "B/v_B_g01_c01.avi"]
+    assert sorted(prepare_video_store(videos, "ucf101", spec, workers=1).done) == videos
+    assert vimix(["prepare", "check", "--rgb", str(out)]) == 0
+    capsys.readouterr()
+    write_video(root / videos[0], np.full((8, 48, 64, 3), 128, np.uint8))  # replaced: 12 -> 8 frames
+    assert vimix(["prepare", "check", "--rgb", str(out)]) == 1
+    printed = capsys.readouterr().out
+    assert "stale" in printed and videos[0] in printed and videos[1] not in printed.split("stale")[1]
+    again = prepare_video_store(videos, "ucf101", spec, workers=1)
+    assert again.done == [videos[0]] and again.skipped == [videos[1]]  # exactly the changed one
+    assert StoreFile(store_file_path(out, videos[0])).num_frames == 8
+    assert vimix(["prepare", "check", "--rgb", str(out)]) == 0
+    capsys.readouterr()
+    (root / videos[1]).unlink()  # sources deleted after preparing (to save space): the store file is kept
+    assert prepare_video_store(videos, "ucf101", spec, workers=1).skipped == videos
+    assert vimix(["prepare", "check", "--rgb", str(out)]) == 1
+    assert "no longer exists" in capsys.readouterr().out
+
+
+@pytest.fixture()
+def truncated_ucf(real_data, tmp_path):
+    """A UCF101-layout dataset whose first video is cut in half (164 header frames, fewer decodable)."""
+    root, splits = tmp_path / "ucf", tmp_path / "splits"
+    data = (real_data / "ucf101/videos/test.avi").read_bytes()
+    (root / "A").mkdir(parents=True)
+    (root / "A" / "v_A_g01_c01.avi").write_bytes(data[: len(data) // 2])
+    write_video(root / "B" / "v_B_g01_c01.avi", np.zeros((6, 24, 32, 3), np.uint8))
+    splits.mkdir()
+    (splits / "classInd.txt").write_text("1 A\n2 B\n")
+    for split in (1, 2, 3):
+        (splits / f"trainlist0{split}.txt").write_text("A/v_A_g01_c01.avi 1\n")
+        (splits / f"testlist0{split}.txt").write_text("B/v_B_g01_c01.avi\n")
+    return root, splits
+
+
+def test_truncated_video_is_unreadable_for_every_command(truncated_ucf, tmp_path, capsys):
+    """Issue 18 trial 5: truncated passed `data check --count-frames` and `prepare` stored half of it."""
+    root, splits = truncated_ucf
+    args = ["--dataset", "ucf101", "--root", str(root), "--splits", str(splits), "--workers", "1"]
+    for extra in ([], ["--count-frames"]):
+        assert vimix(["data", "check", *args, *extra]) == 1
+        printed = capsys.readouterr().out
+        assert "1 unreadable" in printed and "A/v_A_g01_c01.avi" in printed, extra
+    assert "truncated: only" in printed  # --count-frames gives the reason with both counts
+    store = tmp_path / "store"
+    assert vimix(["prepare", "video", *args, "--out", str(store), "--short-side", "16"]) == 1
+    printed = capsys.readouterr().out
+    assert "1 failed" in printed and "truncated: only" in printed
+    assert not store_file_path(store, "A/v_A_g01_c01.avi").exists()
+    assert vimix(["prepare", "video", *args, "--out", str(store), "--short-side", "16",
+                  "--allow-truncated"]) == 0
+    meta = StoreFile(store_file_path(store, "A/v_A_g01_c01.avi")).meta
+    assert meta["truncated"] is True and meta["header_frame_count"] == 164 and 0 < meta["num_frames"] < 164
+    flow = tmp_path / "flow"
+    flow_args = ["prepare", "flow", "--source", "raw", *args, "--out", str(flow), "--method", "dis",
+                 "--size", "16"]
+    assert vimix(flow_args) == 1
+    assert "truncated: only" in capsys.readouterr().out
+    assert vimix([*flow_args, "--allow-truncated"]) == 0
+    flow_meta = StoreFile(store_file_path(flow, "A/v_A_g01_c01.avi")).meta
+    assert flow_meta["truncated"] is True and flow_meta["source_frames"] == meta["num_frames"]

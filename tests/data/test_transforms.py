@@ -170,3 +170,65 @@ def test_cpu_reference_is_clip_consistent_and_really_grayscales():
     torch.manual_seed(0)
     y = full(clip)
     assert torch.allclose(y[:, :1].expand_as(y), y, atol=1e-5)  # parameters constant over frames
+
+
+# ------------------------------------------------------------------------ fused vs unfused path
+
+def _hue_edge_cases() -> torch.Tensor:
+    """Float (6, 3, 2, 8, 8) clips with grey pixels, ties between max channels, pure colours, 0 and 1."""
+    x = torch.rand(6, 3, 2, 8, 8, generator=torch.Generator().manual_seed(7))
+    x[0, :, :, :4] = x[0, :1, :, :4]  # grey: r = g = b (delta 0)
+    x[1, 1] = x[1, 0]  # r = g
+    x[2, 2] = x[2, 1]  # g = b
+    x[3] = (x[3] > 0.5).float()  # pure colours, black and white
+    x[4, :, :, :, :2] = 0.0
+    return x
+
+
+@pytest.mark.parametrize("block_bytes", [1, 1 << 30])  # one clip per block / the whole batch at once
+def test_fused_path_equals_the_unfused_one_on_the_same_parameters(monkeypatch, block_bytes):
+    import vimix_ssl.data.transforms as transforms
+
+    monkeypatch.setattr(transforms, "BLOCK_BYTES", block_bytes)
+    module = BatchPhotometric(jitter_probability=0.7, grayscale_probability=0.3, blur_probability=0.5)
+    x = torch.cat([_hue_edge_cases(), torch.rand(10, 3, 2, 8, 8)])
+    before = x.clone()
+    for seed in range(4):
+        params = module.sample_params(x.shape[0], generator=torch.Generator().manual_seed(seed))
+        fused, unfused = module.augment(x, params), module.augment_unfused(x, params)
+        assert (fused - unfused).abs().max() < 1e-5  # float rounding, far below one uint8 level
+    u8 = (x * 255).round().to(torch.uint8)
+    a = module(u8, generator=torch.Generator().manual_seed(9))
+    b = module.forward_unfused(u8, generator=torch.Generator().manual_seed(9))
+    assert (a - b).abs().max() < 1e-4  # normalised units
+    assert torch.equal(x, before)  # the input is left as it was
+    torch.testing.assert_close(module.eval()(u8), module.forward_unfused(u8))
+
+
+def test_fused_hue_matches_torchvision_at_ties_and_grey_pixels():
+    from vimix_ssl.data.transforms import _hue_
+
+    x = _hue_edge_cases()
+    shift = torch.tensor([-0.5, -0.1, 0.0, 0.05, 0.3, 0.5])
+    y = x.clone()
+    _hue_(y, shift)
+    for i in range(x.shape[0]):
+        expected = TF.adjust_hue(x[i].permute(1, 0, 2, 3), float(shift[i])).permute(1, 0, 2, 3)
+        torch.testing.assert_close(y[i], expected, atol=1e-5, rtol=0)
+
+
+def test_scale_jitter_geometry_is_resize_then_random_crop() -> None:
+    """Seed 002 baseline: short side -> S ~ U[160, 200] (rounded), then a random 160² crop of that frame."""
+    from vimix_ssl.data.transforms import sample_scale_jitter_geometry
+
+    height, width, size = 240, 320, 160
+    for seed in range(50):
+        geometry = sample_scale_jitter_geometry(height, width, np.random.default_rng(seed), (160, 200), size)
+        reference = np.random.default_rng(seed)  # the same draws, done in the resized frame
+        short = int(round(reference.uniform(160, 200)))
+        resized_h, resized_w = short, short * width / height
+        y, x = reference.uniform(0, resized_h - size), reference.uniform(0, resized_w - size)
+        flip = bool(reference.random() < 0.5)
+        expected = (y / resized_h, x / resized_w, size / resized_h, size / resized_w, flip)
+        got = (geometry.top, geometry.left, geometry.height, geometry.width, geometry.flip)
+        assert got[:4] == pytest.approx(expected[:4], abs=1e-12) and got[4] == expected[4]

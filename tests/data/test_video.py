@@ -10,10 +10,12 @@ import pytest
 from vimix_ssl.data.video import (
     VideoReader,
     VideoReadError,
+    iter_frames,
     probe_video,
     read_all_frames,
     read_frames,
     short_side_size,
+    truncation,
 )
 
 # (path under real/, frames decoded, width, height) as recorded in SOURCES.md
@@ -84,9 +86,23 @@ def test_truncated_avi_names_file_and_problem(real_data, tmp_path):
         with pytest.raises(VideoReadError, match="truncated or corrupt") as error:
             reader.read([160])
     assert str(path) in str(error.value)
-    decodable = probe_video(path, count_frames=True).num_frames
-    assert 0 < decodable < 164  # counting by decoding finds the real length
-    assert read_frames(path, [decodable - 1]).shape == (1, 240, 320, 3)
+    with pytest.raises(VideoReadError, match=r"truncated: only \d+ of the 164 frames"):
+        probe_video(path, count_frames=True)  # counting by decoding finds it short: truncated
+    info = probe_video(path, count_frames=True, allow_truncated=True)  # only when asked: the real length
+    assert 0 < info.num_frames < 164
+    assert read_frames(path, [info.num_frames - 1]).shape == (1, 240, 320, 3)
+    with pytest.raises(VideoReadError, match="truncated: only"):
+        list(iter_frames(path))  # decoding everything ends in the same error
+    assert len(list(iter_frames(path, allow_truncated=True))) == info.num_frames
+
+
+def test_truncation_rule():
+    """Exact for containers with a frame index; a 2 % margin for the duration-estimated ones."""
+    assert truncation("a.avi", 164, 164) is None and truncation("a.avi", 10, 0) is None
+    assert "truncated: only 163 of the 164" in truncation("a.avi", 163, 164)
+    assert "truncated" in truncation("a.mp4", 12, 24)
+    assert truncation("a.mkv", 98, 100) is None and "truncated" in truncation("a.mkv", 97, 100)
+    assert truncation("a.webm", 9, 10) is None  # at least one frame of margin
 
 
 def test_truncated_mp4_cannot_be_opened(real_data, tmp_path):

@@ -15,6 +15,13 @@ from vimix_ssl.jobs.pretrain.config import load_pretrain_config
 from vimix_ssl.utils.checkpoint import load_checkpoint
 
 
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """One torch thread, as conftest intends: build_train_loader sizes the pool from VIMIX_THREADS or the
+    cores, and 2 threads on a shared 2-core machine made these runs up to 25x slower (measured)."""
+    monkeypatch.setenv("VIMIX_THREADS", "1")
+
+
 @pytest.fixture(scope="module")
 def synth_root(tmp_path_factory):
     from vimix_ssl.data.synthetic_video import SynthVideoConfig, generate_synthetic_ucf
@@ -26,22 +33,26 @@ def synth_root(tmp_path_factory):
 
 
 def tiny_config(root, out_dir, *extra: str):
-    return load_pretrain_config(None, [
+    return load_pretrain_config(None, tiny_overrides(root, out_dir, *extra))
+
+
+def tiny_overrides(root, out_dir, *extra: str) -> list[str]:
+    return [
         f"out_dir={out_dir}", "device=cpu", "log_every=1", "seed=3",
         f"data={{dataset: ucf101, root: '{root}', clip_len: 8, size: 32, batch_size: 4, num_workers: 0}}",
         "modalities={rgb: {encoder: s3d_small, encoder_kwargs: {width: 0.0625}, head_hidden: 16, dim: 8, "
         "queue_size: 16, momentum: 0.99}}",
         "stages=[{name: plain, train: rgb, epochs: 1, mixing: {kind: none}, optim: {lr: 0.01}}, "
         "{name: mix, train: rgb, epochs: 2, mixing: {kind: input, mixer: videomix}, "
-        "optim: {name: sgd, lr: 0.05, schedule: cosine, warmup_epochs: 0.5}}]", *extra])
+        "optim: {name: sgd, lr: 0.05, schedule: cosine, warmup_epochs: 0.5}}]", *extra]
 
 
 def losses(out_dir) -> list[tuple[int, float]]:
     return [(r["step"], r["loss"]) for r in read_metrics(out_dir / "metrics.jsonl") if "loss" in r]
 
 
-def interrupt_at_update(monkeypatch, count: int) -> None:
-    """Send SIGINT (as Ctrl-C does) during the ``count``-th optimiser update."""
+def interrupt_at_update(monkeypatch, count: int, signum: int = signal.SIGINT) -> None:
+    """Send ``signum`` (SIGINT as Ctrl-C does, SIGTERM as a scheduler does) during the ``count``-th update."""
     from vimix_ssl.engine.trainer import Trainer
 
     original, calls = Trainer._update, {"n": 0}
@@ -49,29 +60,38 @@ def interrupt_at_update(monkeypatch, count: int) -> None:
     def update(self, loss):
         calls["n"] += 1
         if calls["n"] == count:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signum)
         return original(self, loss)
 
     monkeypatch.setattr(Trainer, "_update", update)
 
 
-def test_resume_after_ctrl_c_continues_exactly(synth_root, tmp_path, monkeypatch):
+@pytest.mark.parametrize("signum,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_checkpoints_says_how_to_continue_and_the_rerun_continues_exactly(
+        synth_root, tmp_path, monkeypatch, capsys, signum, code):
+    from vimix_ssl.cli import main
     from vimix_ssl.jobs.pretrain.schedule import run_pretrain
 
+    monkeypatch.setenv("VIMIX_THREADS", "1")
     full = tmp_path / "full"
     run_pretrain(tiny_config(synth_root, full))
     reference = losses(full)
     assert len(reference) == 12  # 4 steps per epoch, 1 + 2 epochs
 
-    part = tmp_path / "part"
-    interrupt_at_update(monkeypatch, 6)  # stage "mix", epoch 1, step 2: saved after step 7
-    with pytest.raises(KeyboardInterrupt):
-        run_pretrain(tiny_config(synth_root, part))
+    part, empty = tmp_path / "part", tmp_path / "empty.yaml"
+    empty.write_text("{}\n")
+    interrupt_at_update(monkeypatch, 6, signum)  # stage "mix", epoch 1, step 2: saved after step 7
+    assert main(["pretrain", str(empty), *tiny_overrides(synth_root, part)]) == code  # 128 + signal
     monkeypatch.undo()
+    monkeypatch.setenv("VIMIX_THREADS", "1")  # the thread count of the reference run (float sums)
+    message = capsys.readouterr().err.strip().splitlines()[-1]
+    assert f"{signal.Signals(signum).name} received: checkpoint saved to {part / 'checkpoint.pt'}" in message
+    assert "rerun the same command" in message and "resume=auto" in message
     saved = load_checkpoint(part / "checkpoint.pt")
     assert (saved["stage"], saved["epoch"], saved["step_in_epoch"], saved["step"]) == (1, 0, 3, 7)
     assert saved["config"]["stages"][1]["mixing"]["mixer"] == "videomix"
-    run_pretrain(tiny_config(synth_root, part))  # resume=auto
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is gone after the run
+    assert main(["pretrain", str(empty), *tiny_overrides(synth_root, part)]) == 0  # resume=auto
     assert losses(part) == reference  # every loss equal, none duplicated or missing
     final, resumed = load_checkpoint(full / "checkpoint.pt"), load_checkpoint(part / "checkpoint.pt")
     for key, value in final["model"].items():
@@ -125,9 +145,9 @@ def test_queue_not_dividing_the_batch_is_refused_before_training(synth_root, tmp
     from vimix_ssl.config import ConfigError
     from vimix_ssl.jobs.pretrain.schedule import run_pretrain
 
-    config = tiny_config(synth_root, tmp_path / "bad", "modalities.rgb.queue_size=10")
-    with pytest.raises(ConfigError, match=r"queue_size 10 must be a multiple of the global batch size 4"):
-        run_pretrain(config)
+    with pytest.raises(ConfigError, match=r"queue_size.* 10 .*multiple of"):
+        run_pretrain(tiny_config(synth_root, tmp_path / "bad", "modalities.rgb.queue_size=10"))
+    assert not (tmp_path / "bad").exists()
 
 
 def test_lr_schedules():

@@ -68,3 +68,16 @@ def test_report_renders_table_and_plots(tmp_path):
     assert "retrieval examples**: not drawn" in text  # missing neighbour file: said, not fatal
     with pytest.raises(FileNotFoundError, match="no evaluation results"):
         render_report(tmp_path / "empty")
+
+
+def test_pca_plot_has_a_class_legend_and_axis_labels(tmp_path, monkeypatch):
+    import vimix_ssl.eval.report as report
+
+    captured = {}
+    monkeypatch.setattr(report, "save_figure", lambda figure, path: captured.setdefault("figure", figure))
+    features = _features(tmp_path / "test_features.npz")
+    report.plot_pca(features, tmp_path / "pca.png", "linear", class_names=["x", "y", "z"])
+    axis = captured["figure"].axes[0]
+    assert axis.get_xlabel().startswith("PC1 (") and axis.get_ylabel().startswith("PC2 (")
+    legend = [t.get_text() for t in axis.get_legend().get_texts()]
+    assert sorted(legend) == ["x", "y", "z"]  # one entry per class, by name

@@ -138,3 +138,73 @@ def test_neighbour_list_output(tmp_path, suffix):
     else:
         assert text.splitlines()[0].startswith("query_index,query_id")
         assert len(text.splitlines()) == 13
+
+
+def test_faiss_minus_one_is_a_miss():
+    """FAISS pads with -1 when it finds fewer than k neighbours (ivf/hnsw); -1 is not the last item."""
+    gallery_labels = np.array([0, 1, 2])
+    query_labels = np.array([2, 2])
+    neighbours = np.array([[-1, -1], [1, 2]])  # query 0 found nothing; gallery[-1] has its label 2
+    assert recall_at_k(neighbours, query_labels, gallery_labels, [1, 2]) == {1: 0.0, 2: 0.5}
+
+
+class _ClipFeatures(torch.utils.data.Dataset):
+    """Samples whose 'rgb' clips are fixed feature vectors shaped (N_clips, D, 1, 1, 1)."""
+
+    def __init__(self, clips, labels):
+        self.clips, self.labels = clips, labels
+
+    def __len__(self):
+        return len(self.clips)
+
+    def __getitem__(self, i):
+        return {"rgb": self.clips[i][:, :, None, None, None], "label": self.labels[i], "index": i,
+                "video_id": f"v{i}"}
+
+
+def _coclr_test_retrieval(train_clips, train_labels, test_clips, test_labels, ks):
+    """CoCLR eval/main_classifier.py test_retrieval, re-implemented: feature.mean(0) over a video's
+    clips, each set centred by its own mean, F.normalize, test @ train.T, topk, any label match."""
+    train = torch.stack([c.mean(0) for c in train_clips]).double()
+    test = torch.stack([c.mean(0) for c in test_clips]).double()
+    train, test = train - train.mean(0, keepdim=True), test - test.mean(0, keepdim=True)
+    train, test = torch.nn.functional.normalize(train, dim=1), torch.nn.functional.normalize(test, dim=1)
+    sim = test @ train.t()
+    out = {}
+    for k in ks:
+        hits = 0
+        for q in range(len(test)):
+            top = torch.topk(sim[q], k).indices
+            hits += int(any(int(train_labels[g]) == int(test_labels[q]) for g in top))
+        out[k] = hits / len(test)
+    return out
+
+
+def test_coclr_preset_retrieval_equals_coclr_test_retrieval(tmp_path):
+    from vimix_ssl.eval.features import extract_features
+    from vimix_ssl.jobs.evaluate.session import load_eval_config
+
+    config, _ = load_eval_config(None, ["protocol=coclr", "features.device=cpu"])
+    assert config.retrieval.gallery_windows == "random" and config.data.eval_windows == "dense_coclr"
+    assert config.features.normalise_clips is False
+    generator = torch.Generator().manual_seed(0)
+    dim = 16
+    centres = torch.randn(4, dim, generator=generator) * 2 + 5  # a shared offset: centring matters
+    train_labels = [i % 4 for i in range(64)]
+    test_labels = [i % 4 for i in range(12)]
+    # gallery: one window per video (CoCLR's mode 'train'); queries: 1-4 dense windows of varying norm
+    train_clips = [(centres[y] + torch.randn(1, dim, generator=generator) * 3) for y in train_labels]
+    test_clips = [(centres[y] + torch.randn(1 + i % 4, dim, generator=generator) * 3)
+                  * (1 + torch.rand(1 + i % 4, 1, generator=generator) * 4)
+                  for i, y in enumerate(test_labels)]
+    encoder = torch.nn.Flatten()
+    train = extract_features(encoder, _ClipFeatures(train_clips, train_labels), "rgb", config.features)
+    test = extract_features(encoder, _ClipFeatures(test_clips, test_labels), "rgb", config.features)
+    ours = evaluate_retrieval(train.features.numpy(), train.labels.numpy(), test.features.numpy(),
+                              test.labels.numpy(), config.retrieval).recall
+    reference = _coclr_test_retrieval(train_clips, train_labels, test_clips, test_labels, config.retrieval.ks)
+    assert ours == pytest.approx(reference, abs=1e-12)
+    # the clean protocol averages L2-normalised clips: a different feature on unequal-norm clips
+    clean, _ = load_eval_config(None, ["features.device=cpu"])
+    normalised = extract_features(encoder, _ClipFeatures(test_clips, test_labels), "rgb", clean.features)
+    assert not torch.allclose(normalised.features, test.features)

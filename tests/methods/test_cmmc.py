@@ -230,6 +230,29 @@ def test_built_from_stage_config_and_bad_settings():
         CrossModalManifoldCutMix(mocos, "rgb", "flow", axes="c")
 
 
+def test_alpha_and_fold_lambda_of_the_stage_reach_the_mix(monkeypatch):
+    mocos, batch = video_setup(6)
+    seen: dict = {}
+    real_mix = cmmc_module.feature_cutmix
+
+    def spy_mix(g1, g2, *args, **kwargs):
+        seen.update(kwargs)
+        return real_mix(g1, g2, *args, **kwargs)
+
+    monkeypatch.setattr(cmmc_module, "feature_cutmix", spy_mix)
+    stage = StageConfig(name="c", train="rgb", partner="flow",
+                        mixing=MixingConfig(kind="cmmc", alpha=0.3, axes="s+t"))
+    build_stage_method(stage, mocos).training_step(batch)
+    assert (seen["alpha"], seen["fold_lambda"], seen["axes"], seen["op"]) == (0.3, False, "s+t", "cutmix")
+    folded = StageConfig(name="m", train="rgb", partner="flow",
+                         mixing=MixingConfig(kind="cmmc", op="mixup", fold_lambda=True))
+    for _ in range(3):
+        out = build_stage_method(folded, mocos).training_step(batch)
+        assert seen["fold_lambda"] is True and float(out["lam"]) >= 0.5
+    with pytest.raises(ValueError, match="fold_lambda applies to op='mixup' only"):
+        CrossModalManifoldCutMix(mocos, "rgb", "flow", fold_lambda=True)
+
+
 def test_same_generator_gives_same_step():
     results = []
     for _ in range(2):
@@ -343,7 +366,7 @@ def test_vimix_configs_hold_the_paper_schedules_and_table2_rows():
     assert all(s.mixing.mixer == "mixup" for s in full.stages[:2])
     for stage in full.stages:
         assert (stage.optim.name, stage.optim.lr, stage.optim.weight_decay) == ("adam", 1e-3, 1e-5)
-    assert full.modalities["flow"].encoder_kwargs["in_channels"] == 2
+    assert full.modalities["flow"].encoder_kwargs["in_channels"] == 3  # METHOD §4: constant third channel
     assert {m.queue_size for m in full.modalities.values()} == {2048}
     k400 = load_pretrain_config(configs / "vimix_k400.yaml")
     assert {m.queue_size for m in k400.modalities.values()} == {16384}
@@ -361,6 +384,8 @@ def test_vimix_configs_hold_the_paper_schedules_and_table2_rows():
             for s in cmmc_stages:
                 got = (s.mixing.op, s.mixing.cross_modal, s.mixing.random_partner_layer)
                 assert got == expected[:3], (prefix, row, got)
+                assert s.mixing.alpha == 1.0 and s.uses_partner() == expected[1]
+                assert (s.partner is None) == (not expected[1])  # "+ mixup": no partner to load
                 if len(expected) == 4:
                     assert s.mixing.axes == expected[3]
         baseline = load_pretrain_config(configs / f"{prefix}moco.yaml")

@@ -121,3 +121,57 @@ def test_ema_momentum_zero_copies_and_one_keeps() -> None:
 def test_bad_feature_cut_is_refused() -> None:
     with pytest.raises(ValueError, match="cut 5 out of range"):
         SVMix(TinyEncoder(), nn.Linear(8, 4), feature_cut=5)
+
+
+def _dropout_classifier(teacher_mode: str):
+    """A classifier with dropout, drop-path and BatchNorm (what made the train-mode teacher noisy)."""
+    from vimix_ssl.methods.supervised import SupervisedMethod
+    from vimix_ssl.models.registry import build_encoder
+
+    torch.manual_seed(0)
+    encoder = build_encoder("r3d_rs_small", width=0.0625, drop_path_rate=0.5)
+    method = SupervisedMethod(encoder, 5, mixer="svmix", dropout=0.5,
+                              mixer_kwargs={"attention_dim": 8, "teacher_mode": teacher_mode})
+    return method.train()
+
+
+def test_teacher_forwards_of_the_same_clip_are_identical_by_default() -> None:
+    method = _dropout_classifier("eval")
+    teacher = method.svmix
+    assert method.training and method.encoder.training and teacher.selector.training
+    assert not teacher.teacher_encoder.training and not teacher.teacher_head.training
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        first, second = (teacher.teacher_head(teacher.teacher_encoder(x)) for _ in range(2))
+    assert torch.equal(first, second)
+    method.training_step({"rgb": x, "label": torch.tensor([0, 1])})  # a step keeps the teacher in eval mode
+    assert not teacher.teacher_encoder.training
+
+
+def test_train_mode_teacher_is_the_option_and_differs() -> None:
+    teacher = _dropout_classifier("train").svmix
+    assert teacher.teacher_encoder.training
+    x = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        first, second = (teacher.teacher_head(teacher.teacher_encoder(x)) for _ in range(2))
+    assert not torch.equal(first, second)
+
+
+def test_lambda_uses_the_partitions_alpha() -> None:
+    """Per-module α (seed 000: 0.8 temporal, 1.0 spatial): partition drawn first, then λ ~ Beta(α, α)."""
+    from vimix_ssl.mixing import boxes
+
+    x = torch.randn(64, 3, 4, 8, 8)
+    for probability, partition, alpha in ((1.0, "temporal", 0.8), (0.0, "spatial", 1.0)):
+        _, _, svmix = _setup(temporal_probability=probability)
+        assert svmix.alpha == {"temporal": 0.8, "spatial": 1.0}
+        mixed, _, drawn = svmix.mix(x, torch.Generator().manual_seed(3))
+        reference = torch.Generator().manual_seed(3)
+        boxes.sample_uniform(1, reference)  # the partition draw
+        expected = boxes.sample_lam(64, alpha, True, None, reference)
+        assert drawn == partition and torch.allclose(mixed.lam, expected.float())
+        _, _, custom = _setup(temporal_probability=probability, alpha_temporal=0.2, alpha_spatial=3.0)
+        spread = custom.mix(x, torch.Generator().manual_seed(3))[0].lam.std()
+        assert (spread > 0.35) if probability else (spread < 0.3)  # Beta(0.2) is U-shaped, Beta(3) peaked
+    with pytest.raises(ValueError, match="alpha_temporal and alpha_spatial"):
+        _setup(alpha_spatial=0.0)

@@ -20,6 +20,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mixers", default=DEFAULT_MIXERS,
                         help="comma-separated mixer names ('baseline' = none; default %(default)s)")
     parser.add_argument("--out", default="runs/compare", help="folder for the runs and the table")
+    parser.add_argument("--test-views", metavar="PROTOCOL",
+                        help="test protocol: centre (1 clip, 1 crop), seed000 (2 clips x 3 crops at 256), "
+                             "seed002 (10 clips), seed003 (10 clips x 3 crops at 256) or NxM[@S]; "
+                             "same as test_views=PROTOCOL")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -27,9 +31,10 @@ def main(args: argparse.Namespace) -> int:
     from vimix_ssl.jobs.supervised.compare import command_line, markdown_table, run_comparison
 
     names = [n.strip() for n in args.mixers.split(",") if n.strip()]
-    command = command_line(args.config, list(args.overrides), args.mixers, args.out)
+    overrides = [*args.overrides, *([f"test_views={args.test_views}"] if args.test_views else [])]
+    command = command_line(args.config, overrides, args.mixers, args.out)
     try:
-        rows = run_comparison(args.config, list(args.overrides), names, Path(args.out), command)
+        rows = run_comparison(args.config, overrides, names, Path(args.out), command)
     except (ConfigError, ValueError) as e:
         print(f"vimix compare: {args.config}: {e}", file=sys.stderr)
         return 2

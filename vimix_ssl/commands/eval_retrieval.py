@@ -22,6 +22,12 @@ def add_eval_arguments(parser: argparse.ArgumentParser, encoder_required: bool =
                         help="which encoder of a training checkpoint; checked against an encoder file")
     parser.add_argument("--out", default="runs/eval",
                         help="run directory: results in OUT/eval/*.json, table in OUT/results.md")
+    parser.add_argument("--protocol", default=None, metavar="NAMES",
+                        help="protocol preset(s), comma-separated: clean (default), coclr, crossclr; "
+                             "several run one after the other into the same results table")
+    parser.add_argument("--force", action="store_true",
+                        help="evaluate even when explicit settings (flow_units, normalisation, clip_len, "
+                             "size) disagree with the encoder file's record; the result records it")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

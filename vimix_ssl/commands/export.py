@@ -15,7 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modality", required=True, choices=MODALITY_CHOICES,
                         help="which modality's query encoder to export")
     parser.add_argument("--out", required=True,
-                        help="encoder file to write (atomic); load it with vimix_ssl.load_encoder(FILE)")
+                        help="encoder file to write (atomic); load it with vimix_ssl.load_encoder(FILE); "
+                        "an existing file is refused unless --force, the input checkpoint always")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out file")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -23,11 +25,11 @@ def main(args: argparse.Namespace) -> int:
     from vimix_ssl.utils.checkpoint import CheckpointError
 
     try:
-        path = export_from_checkpoint(args.checkpoint, args.modality, args.out)
+        path = export_from_checkpoint(args.checkpoint, args.modality, args.out, overwrite=args.force)
         encoder = load_encoder(path, expected_modality=args.modality)  # proves the file reloads
-    except (CheckpointError, FileNotFoundError) as e:
+    except (CheckpointError, FileNotFoundError, FileExistsError) as e:
         print(f"vimix export: {e}", file=sys.stderr)
-        return 1
+        return 2
     spec = encoder.spec
     kwargs = ", ".join(f"{k}={v!r}" for k, v in sorted(spec["kwargs"].items()))
     print(f"wrote {path}: {spec['name']}({kwargs}) for {args.modality!r}, "

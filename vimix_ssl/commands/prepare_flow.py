@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "resized pixels; default: as read)")
     parser.add_argument("--bound", type=float, default=20.0,
                         help="clip flow to +-BOUND px before mapping to 0-255 (default %(default)s)")
+    parser.add_argument("--allow-truncated", action="store_true",
+                        help="store the decodable part of a truncated video (one that stops decoding before "
+                        "its container's frame count) and record it in the file; default: such a video fails")
     parser.add_argument("--workers", type=int, default=None,
                         help="processes (default: all cores)")
     parser.add_argument("--chunk-frames", type=int, default=64,
@@ -68,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
         videos, source_root = list_videos(args)
         spec = FlowExtractSpec(source=args.source, source_root=str(source_root), out_dir=args.out,
                                method=args.method, bound=args.bound, short_side=args.size,
-                               chunk_frames=args.chunk_frames)
+                               chunk_frames=args.chunk_frames, allow_truncated=args.allow_truncated)
         spec.validate()
     except (ValueError, SplitError, StoreError) as e:
         print(f"vimix prepare flow: {e}", file=sys.stderr)
@@ -84,4 +87,5 @@ def main(args: argparse.Namespace) -> int:
         print(f"vimix prepare flow: {e}", file=sys.stderr)
         return 2
     print(summary.format("videos"))
+    print(f"flow store: {args.out}")
     return 1 if summary.failed else 0

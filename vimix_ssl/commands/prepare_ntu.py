@@ -22,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "or the most active by joint standard deviation")
     parser.add_argument("--frame50-length", type=int, default=50,
                         help="frames of the resampled 'frame50' arrays (default 50)")
-    parser.add_argument("--num-classes", type=int, default=None,
-                        help="classes recorded in the manifest (default: highest action found; "
-                             "give 60 for NTU-60 when preparing a subset)")
+    parser.add_argument("--dataset", choices=("ntu60", "ntu120"), default="ntu60",
+                        help="benchmark: ntu60 keeps actions A001-A060 (60 classes), ntu120 A001-A120 "
+                             "(120 classes); other actions are left out and counted (default %(default)s)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -34,18 +34,21 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: --max-frames, --max-bodies and --frame50-length must be >= 1, got "
               f"{args.max_frames}, {args.max_bodies}, {args.frame50_length}", file=sys.stderr)
         return 2
-    config = NtuPrepareConfig(max_frames=args.max_frames, max_bodies=args.max_bodies,
-                              body_select=args.body_select, frame50_length=args.frame50_length,
-                              num_classes=args.num_classes)
+    config = NtuPrepareConfig(dataset=args.dataset, max_frames=args.max_frames, max_bodies=args.max_bodies,
+                              body_select=args.body_select, frame50_length=args.frame50_length)
     manifest = prepare_ntu(args.raw_dir, args.out_dir, missing_list=args.missing, config=config,
                            workers=args.workers)
     print(manifest["summary"])
     counts = manifest["counts"]
     print(f"{counts['files']} files: {counts['missing_skipped']} on the missing list skipped, "
+          f"{counts['other_actions_skipped']} of actions outside {args.dataset} left out, "
+          f"{counts['badly_named']} not named like NTU samples left out, "
           f"{counts['empty']} without any body left out, {counts['usable']} usable, "
-          f"{manifest['num_classes']} classes")
+          f"{manifest['num_classes']} classes ({args.dataset})")
+    for entry in manifest["badly_named"][:5]:
+        print(f"  NOT AN NTU NAME {entry['file']}: left out", file=sys.stderr)
     for benchmark, parts in manifest["benchmarks"].items():
         sizes = ", ".join(f"{split} {entry['num_samples']}" for split, entry in parts.items())
         print(f"  {benchmark}: {sizes}")
-    print(f"wrote {args.out_dir}/manifest.json")
+    print(f"wrote the arrays and {args.out_dir}/manifest.json")
     return 1 if counts["failed"] else 0

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="frame image codec (default %(default)s)")
     parser.add_argument("--quality", type=int, default=90,
                         help="JPEG / WebP quality 1-100 (default %(default)s)")
+    parser.add_argument("--allow-truncated", action="store_true",
+                        help="store the decodable part of a truncated video (one that stops decoding before "
+                        "its container's frame count) and record it in the file; default: such a video fails")
     parser.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
 
 
@@ -51,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"vimix prepare video: no videos listed for {args.root}", file=sys.stderr)
         return 2
     spec = PrepareSpec(root=args.root, out_dir=args.out, short_side=args.short_side or None,
-                       codec=args.codec, quality=args.quality)
+                       codec=args.codec, quality=args.quality, allow_truncated=args.allow_truncated)
     print(f"{len(videos)} videos from {args.root} -> {args.out} ({args.codec} q{args.quality}, "
           f"short side {args.short_side or 'kept'})", file=sys.stderr)
     try:
@@ -60,4 +63,5 @@ def main(args: argparse.Namespace) -> int:
         print(f"vimix prepare video: {e}", file=sys.stderr)
         return 2
     print(summary.format("videos"))
+    print(f"store: {args.out}")
     return 1 if summary.failed else 0

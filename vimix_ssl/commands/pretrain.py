@@ -25,16 +25,16 @@ def main(args: argparse.Namespace) -> int:
     from vimix_ssl.jobs.pretrain.config import load_pretrain_config
     from vimix_ssl.jobs.pretrain.schedule import run_pretrain
 
+    # Other errors (bad config values, missing files, unreadable checkpoints, a full disk) reach the
+    # one handler in vimix_ssl.cli: a message and exit code 2 (a traceback with --debug).
     try:
         config = load_pretrain_config(args.config, args.overrides)
     except ConfigError as e:
-        print(f"vimix pretrain: {args.config}: {e}", file=sys.stderr)
-        return 2
+        if str(e).startswith(str(args.config)):
+            raise
+        raise ConfigError(f"{args.config}: {e}") from e
     try:
         out_dir = run_pretrain(config)
-    except ConfigError as e:
-        print(f"vimix pretrain: {e}", file=sys.stderr)
-        return 2
     except NonFiniteLossError as e:
         print(f"vimix pretrain: {e}", file=sys.stderr)
         return 3

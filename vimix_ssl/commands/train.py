@@ -14,6 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="YAML config, e.g. configs/supervised/synth_videomix.yaml")
     parser.add_argument("overrides", nargs="*", metavar="key=value",
                         help="dotted overrides, e.g. mixer=framecutmix mixer_kwargs.alpha=5 epochs=2")
+    parser.add_argument("--test-views", metavar="PROTOCOL",
+                        help="test protocol: centre (1 clip, 1 crop), seed000 (2 clips x 3 crops at 256), "
+                             "seed002 (10 clips), seed003 (10 clips x 3 crops at 256) or NxM[@S]; "
+                             "same as test_views=PROTOCOL")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -24,7 +28,8 @@ def main(args: argparse.Namespace) -> int:
     from vimix_ssl.jobs.supervised.run import run_supervised
 
     try:
-        config = load_supervised_config(args.config, args.overrides)
+        views = [f"test_views={args.test_views}"] if args.test_views else []
+        config = load_supervised_config(args.config, [*args.overrides, *views])
         results = run_supervised(config)
     except ConfigError as e:
         print(f"vimix train: {args.config}: {e}", file=sys.stderr)

@@ -12,16 +12,23 @@ and read from every source. Each view's crop box and flip are drawn once (relati
 first modality's frame size) and applied to every frame of every modality. RGB stays uint8;
 photometric augmentation runs later, batched (``transforms.BatchPhotometric``).
 
-Unreadable videos: with ``strict=False`` (default) a failing video is recorded in
-``bad_samples`` (video id -> reason), a warning gives the count and the first few paths,
-and a deterministic substitute sample is returned so an epoch does not crash; with
-``strict=True`` the error propagates. ``scan_videos`` checks every video up front.
+Unreadable videos: with ``strict=False`` (training only) a failing video is recorded in
+``bad_samples`` (video id -> reason) and ``skip_log`` (one ``(epoch, index, video_id, reason)``
+per failed read, in this process), a warning gives the count and the first few paths, and a
+deterministic substitute sample is returned so an epoch does not crash. Because a DataLoader
+worker's dataset copy is not the main process's, every training sample also carries
+``"skipped"``: ``""``, or one ``"<video_id>\t<reason>"`` line per video that failed before this
+sample was substituted for it (collated into a list of strings per batch; the trainer sums them).
+In evaluation mode a dataset is always strict: an unreadable video raises
+:class:`UnreadableVideoError` naming it (evaluation never substitutes; the evaluators' explicit
+exclusion option drops listed videos up front). ``scan_videos`` checks every video up front.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -39,10 +46,59 @@ from vimix_ssl.data.transforms import (
     apply_geometry,
     centre_geometry,
     sample_random_geometry,
+    sample_scale_jitter_geometry,
 )
 from vimix_ssl.data.video import VideoReadError
 
 READ_ERRORS = (VideoReadError, StoreError, OSError, cv2.error)
+EVAL_WINDOW_MODES = ("dense", "centre", "dense_coclr", "random")
+RANDOM_WINDOW_SEED = 0  # eval_windows="random": the window of sample i is drawn from rng([seed, i])
+
+
+class UnreadableVideoError(VideoReadError, ValueError):
+    """A video of an evaluation split (or of a strict dataset) cannot be read; the message names it.
+
+    A ``VideoReadError`` (what strict datasets raised before) and a ``ValueError`` (a clean exit 2
+    from the commands). One argument (the whole message) is accepted too: that is how a
+    DataLoader worker's exception is rebuilt in the main process.
+    """
+
+    def __init__(self, path: str, reason: str | None = None):
+        if reason is None:
+            Exception.__init__(self, path)
+            self.path, self.reason = "", path
+        else:
+            super().__init__(path, reason)
+
+
+def centre_crop_geometry(height: int, width: int, fraction: float = 1.0) -> ClipGeometry:
+    """The centred square of side ``fraction`` × the short side (1.0: the centre square).
+
+    CoCLR's test transform ``CenterCrop(224)`` of 256-px frames is ``fraction = 224 / 256``.
+    """
+    if fraction >= 1.0:
+        return centre_geometry(height, width)
+    side = fraction * min(height, width)
+    return ClipGeometry((height - side) / 2 / height, (width - side) / 2 / width, side / height,
+                        side / width, False)
+
+
+def coclr_dense_windows(num_frames: int, clip_len: int, stride: int, window_stride: int) -> list[np.ndarray]:
+    """CoCLR's test windows (dataset/lmdb_dataset.py ``frame_sampler``, mode test).
+
+    Starts ``range(0, T - clip_len*stride + 1, window_stride)`` with no extra tail window; a
+    video not longer than ``clip_len*stride`` frames gives one window left-padded with frame 0
+    (``0 0 ... 0 0 1 ... T-1``).
+    """
+    span = clip_len * stride  # CoCLR's span (num_frames * ds), one frame more than window_span
+    if num_frames - span <= 0:
+        sequence = np.arange(clip_len, dtype=np.int64) * stride
+        sequence = sequence[sequence < num_frames]
+        window = np.zeros(clip_len, dtype=np.int64)
+        window[clip_len - len(sequence):] = sequence
+        return [window]
+    starts = range(0, num_frames - span + 1, window_stride)
+    return [s + stride * np.arange(clip_len, dtype=np.int64) for s in starts]
 
 
 class VideoDataset(Dataset):
@@ -54,19 +110,22 @@ class VideoDataset(Dataset):
                  crop_area: tuple[float, float] = (0.2, 1.0),
                  crop_aspect: tuple[float, float] = (3 / 4, 4 / 3),
                  flip_probability: float = 0.5, strict: bool = False, seed: int | None = None,
-                 max_substitutes: int = 10):
+                 max_substitutes: int = 10, scale_jitter: tuple[int, int] | None = None):
         if not sources:
             raise ValueError("VideoDataset needs at least one frame source")
-        if eval_windows not in ("dense", "centre"):
-            raise ValueError(f"eval_windows must be 'dense' or 'centre', got {eval_windows!r}")
+        if eval_windows not in EVAL_WINDOW_MODES:
+            raise ValueError(f"eval_windows must be one of {EVAL_WINDOW_MODES}, got {eval_windows!r}")
         self.videos, self.sources = videos, dict(sources)
         self.kinds = {name: field_kind(source) for name, source in self.sources.items()}
         self.train, self.clip_len, self.stride, self.views, self.size = train, clip_len, stride, views, size
         self.pad_mode, self.eval_windows, self.eval_window_stride = pad_mode, eval_windows, eval_window_stride
         self.crop_area, self.crop_aspect, self.flip_probability = crop_area, crop_aspect, flip_probability
+        self.scale_jitter = scale_jitter  # seed 002 short-side jitter + random crop instead of resized crop
         self.strict, self.seed, self.max_substitutes = strict, seed, max_substitutes
         self.epoch = 0
+        self.eval_crop_fraction = 1.0  # evaluation crop: this fraction of the short side, centred
         self.bad_samples: dict[str, str] = {}  # video id -> reason (this process's view)
+        self.skip_log: list[tuple[int, int, str, str]] = []  # (epoch, index, video_id, reason) per failure
 
     @property
     def class_names(self) -> list[str]:
@@ -100,21 +159,44 @@ class VideoDataset(Dataset):
             union, frames = self._read(entry.video_id, windows)
             first = next(iter(frames.values()))
             geometries = [sample_random_geometry(first.shape[1], first.shape[2], rng, self.crop_area,
-                                                 self.crop_aspect, self.flip_probability) for _ in windows]
+                                                 self.crop_aspect, self.flip_probability)
+                          if self.scale_jitter is None else
+                          sample_scale_jitter_geometry(first.shape[1], first.shape[2], rng, self.scale_jitter,
+                                                       self.size, self.flip_probability) for _ in windows]
             for name, array in frames.items():
                 sample[name] = [self._clip(name, array, union, window, geometry)
                                 for window, geometry in zip(windows, geometries)]
         else:
-            windows = (dense_windows(frames_count, self.clip_len, self.stride, self.eval_window_stride,
-                                     self.pad_mode) if self.eval_windows == "dense"
-                       else [centre_window(frames_count, self.clip_len, self.stride, self.pad_mode)])
+            windows = self.eval_window_indices(index, frames_count)
             union, frames = self._read(entry.video_id, windows)
             for name, array in frames.items():
-                geometry = centre_geometry(array.shape[1], array.shape[2])
+                geometry = centre_crop_geometry(array.shape[1], array.shape[2], self.eval_crop_fraction)
                 clips = [self._clip(name, array, union, window, geometry) for window in windows]
-                sample[name] = torch.stack(clips) if self.eval_windows == "dense" else clips[0]
+                sample[name] = torch.stack(clips) if self.eval_windows.startswith("dense") else clips[0]
         sample.update(label=entry.label, index=index, video_id=entry.video_id)
         return sample
+
+    def source_files(self, video_id: str) -> list[str]:
+        """The file each source reads ``video_id`` from (for content fingerprints of caches)."""
+        return [str(source_file(source, video_id)) for source in self.sources.values()]
+
+    def exclude(self, video_ids: Sequence[str]) -> None:
+        """Drop ``video_ids`` from the list (an evaluator's explicit exclusion; never silent)."""
+        drop = set(video_ids)
+        self.videos = VideoList([e for e in self.videos.entries if e.video_id not in drop],
+                                self.videos.class_names)
+
+    def eval_window_indices(self, index: int, frames_count: int) -> list[np.ndarray]:
+        """The evaluation windows of sample ``index`` (``eval_windows`` mode)."""
+        if self.eval_windows == "dense":
+            return dense_windows(frames_count, self.clip_len, self.stride, self.eval_window_stride,
+                                 self.pad_mode)
+        if self.eval_windows == "dense_coclr":
+            return coclr_dense_windows(frames_count, self.clip_len, self.stride, self.eval_window_stride)
+        if self.eval_windows == "random":
+            rng = np.random.default_rng([RANDOM_WINDOW_SEED, index])
+            return random_windows(frames_count, self.clip_len, self.stride, 1, rng, self.pad_mode)
+        return [centre_window(frames_count, self.clip_len, self.stride, self.pad_mode)]
 
     def _read(self, video_id: str, windows: Sequence[np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The sorted union of the windows' indices, and each modality's frames there (one read each)."""
@@ -131,17 +213,27 @@ class VideoDataset(Dataset):
         return torch.from_numpy(clip)  # (C, T, size, size)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        if self.strict:
-            return self.load(index)
+        if self.strict or not self.train:  # evaluation is never substituted
+            video_id = self.videos.entries[index].video_id
+            try:
+                return self.load(index)
+            except READ_ERRORS as e:
+                raise UnreadableVideoError(video_id, f"unreadable (sample {index}): "
+                                                     f"{type(e).__name__}: {e}") from e
         candidate = index
         step = max(1, int(len(self) * 0.618))  # substitutes spread over the dataset, not neighbours
+        skipped: list[str] = []
         for attempt in range(self.max_substitutes + 1):
             video_id = self.videos.entries[candidate].video_id
             if video_id not in self.bad_samples:
                 try:
-                    return self.load(candidate)
+                    sample = self.load(candidate)
+                    sample["skipped"] = "\n".join(skipped)
+                    return sample
                 except READ_ERRORS as e:
                     self._report(video_id, f"{type(e).__name__}: {e}", candidate, index)
+            skipped.append(f"{video_id}\t{self.bad_samples[video_id]}")
+            self.skip_log.append((self.epoch, candidate, video_id, self.bad_samples[video_id]))
             candidate = (index + (attempt + 1) * step) % len(self)
         raise RuntimeError(f"sample {index} and {self.max_substitutes} substitutes are all unreadable; "
                            f"{len(self.bad_samples)} bad videos so far, e.g. {list(self.bad_samples)[:3]}")
@@ -156,6 +248,23 @@ class VideoDataset(Dataset):
                           "to list them all, or set strict=True to raise.", RuntimeWarning, stacklevel=3)
 
 
+def source_file(source: FrameSource, video_id: str) -> Path:
+    """Where ``source`` keeps ``video_id``: the video file, or its frame/flow store file."""
+    from vimix_ssl.data.flow_store import FlowStoreSource, flow_file_path
+    from vimix_ssl.data.store import store_file_path
+
+    if isinstance(source, RawVideoSource):
+        return source.path(video_id)
+    if isinstance(source, FlowStoreSource):
+        return flow_file_path(source.store_dir, video_id)
+    if isinstance(source, FrameStoreSource):
+        return store_file_path(source.store_dir, video_id)
+    path = getattr(source, "path", None)
+    if callable(path):
+        return Path(path(video_id))
+    raise TypeError(f"cannot tell which file {source!r} reads {video_id!r} from")
+
+
 def build_sources(cfg: VideoDataConfig) -> dict[str, FrameSource]:
     """The RGB source a config names: the prepared store if set, else raw videos."""
     if cfg.store:
@@ -168,13 +277,19 @@ def build_video_dataset(cfg: VideoDataConfig, subset: str, train: bool,
                         extra_sources: Mapping[str, FrameSource] | None = None,
                         seed: int | None = None) -> VideoDataset:
     """The dataset of ``cfg`` for ``subset`` ('train' / 'test' / 'all'), plus e.g. a flow source."""
-    videos = load_video_list(cfg.dataset, cfg.root, cfg.splits or None, cfg.split, subset)
+    videos = build_video_list(cfg, subset)
     sources = {**build_sources(cfg), **(extra_sources or {})}
     return VideoDataset(videos, sources, train=train, clip_len=cfg.clip_len, stride=cfg.stride,
                         views=cfg.views, size=cfg.size, pad_mode=cfg.pad_mode, eval_windows=cfg.eval_windows,
                         eval_window_stride=cfg.eval_window_stride, crop_area=cfg.augment.crop_area,
                         crop_aspect=cfg.augment.crop_aspect, flip_probability=cfg.augment.flip_probability,
-                        strict=cfg.strict, seed=seed)
+                        strict=cfg.strict, seed=seed, scale_jitter=cfg.augment.scale_jitter)
+
+
+def build_video_list(cfg: VideoDataConfig, subset: str) -> VideoList:
+    """The video list ``cfg`` names for ``subset`` (Kinetics: with ``cfg.label_map``)."""
+    return load_video_list(cfg.dataset, cfg.root, cfg.splits or None, cfg.split, subset,
+                           label_map=cfg.label_map or None)
 
 
 def collate_clips(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:

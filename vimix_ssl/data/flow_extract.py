@@ -8,6 +8,11 @@ that fails (corrupt, unreadable) is reported in the summary without losing the o
 Frames are read through a ``FrameSource`` (raw videos or the prepared RGB store) in chunks
 of ``chunk_frames``, so memory stays bounded for long videos; they are optionally resized
 (short side) before the flow is computed, so flow is in resized-pixel units.
+
+Change detection: each flow file records its source's fingerprint (the raw video, or the
+RGB store file it was computed from); a rerun redoes exactly the videos whose source
+changed. A truncated raw video (``vimix_ssl.data.video.truncation``) fails unless
+``allow_truncated``; its flow file then records ``"truncated": true``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class FlowExtractSpec:
     bound: float = DEFAULT_BOUND   # px, clip before quantising (peer toolkits: 20)
     short_side: int | None = None  # resize frames before computing (None: as read)
     chunk_frames: int = 64         # frames decoded at once
+    allow_truncated: bool = False  # raw: flow of the decodable part of a truncated video (recorded)
 
     def validate(self) -> None:
         if self.source not in SOURCE_KINDS:
@@ -63,6 +69,14 @@ class FlowExtractSpec:
                 "short_side": self.short_side, "codec": "png", "encoding": FLOW_ENCODING,
                 "source": self.source, "source_root": str(Path(self.source_root).resolve())}
 
+    def source_path(self, video_id: str) -> Path:
+        """The file the flow of ``video_id`` is computed from (fingerprinted for change detection)."""
+        if self.source == "store":
+            from vimix_ssl.data.store import store_file_path
+
+            return store_file_path(self.source_root, video_id)
+        return Path(self.source_root) / video_id
+
 
 _WORKER_CACHE: dict[FlowExtractSpec, tuple[Any, FlowEstimator]] = {}
 
@@ -77,7 +91,8 @@ def _store_and_estimator(spec: FlowExtractSpec) -> tuple[Any, FlowEstimator]:
     return _WORKER_CACHE[spec]
 
 
-def _frame_chunks(spec: FlowExtractSpec, store: Any, video_id: str) -> Iterator[np.ndarray]:
+def _frame_chunks(spec: FlowExtractSpec, store: Any, video_id: str,
+                  facts: dict[str, Any]) -> Iterator[np.ndarray]:
     """uint8 RGB chunks ``(t, H, W, 3)`` covering every frame of the video in order.
 
     Raw videos are decoded front to back with one open reader (frames counted by decoding
@@ -88,10 +103,12 @@ def _frame_chunks(spec: FlowExtractSpec, store: Any, video_id: str) -> Iterator[
         for start in range(0, count, spec.chunk_frames):
             yield store.read(video_id, range(start, min(start + spec.chunk_frames, count)))
         return
-    from vimix_ssl.data.video import VideoReader, probe_video
+    from vimix_ssl.data.video import VideoReader
 
     path = Path(spec.source_root) / video_id
-    count = probe_video(path, count_frames=True).num_frames  # the header's count can be wrong
+    with VideoReader(path, count_frames=True, allow_truncated=spec.allow_truncated) as probe:
+        count = probe.num_frames  # counted by decoding: the header's count can be wrong
+        facts.update(truncated=probe.truncated, header_frame_count=probe.header_frame_count)
     with VideoReader(path, known_frames=count) as reader:
         for start in range(0, count, spec.chunk_frames):
             yield reader.read(range(start, min(start + spec.chunk_frames, count)))
@@ -108,11 +125,16 @@ def _resize(frames: np.ndarray, short_side: int | None) -> np.ndarray:
 
 def extract_video_flow(spec: FlowExtractSpec, video_id: str) -> Path:
     """Compute, quantise and store the flow of one video; returns the written file."""
+    from vimix_ssl.utils.io import file_fingerprint
+
     store, estimator = _store_and_estimator(spec)
+    source = spec.source_path(video_id)
+    fingerprint = file_fingerprint(source) if source.is_file() else None  # a missing one fails when read
+    facts: dict[str, Any] = {}
     encoded: list[bytes] = []
     previous = None  # last gray frame of the previous chunk, uint8 (H, W)
     num_frames = 0
-    for chunk in _frame_chunks(spec, store, video_id):
+    for chunk in _frame_chunks(spec, store, video_id, facts):
         for frame in to_gray(_resize(chunk, spec.short_side)):  # (H, W) uint8
             num_frames += 1
             if previous is not None:
@@ -123,12 +145,16 @@ def extract_video_flow(spec: FlowExtractSpec, video_id: str) -> Path:
     height, width = previous.shape
     path = flow_file_path(spec.out_dir, video_id)
     meta = flow_file_meta(video_id, spec.method, spec.bound, height, width, num_frames, spec.short_side)
+    meta.update(source=fingerprint, **facts)
     write_flow_file(path, encoded, meta)
     return path
 
 
-def _is_done(out_dir: str, video_id: str) -> bool:
-    return flow_file_path(out_dir, video_id).is_file()  # files are written atomically
+def _is_done(spec: FlowExtractSpec, video_id: str) -> bool:
+    """Extracted, and from the source as it is now (files are written atomically)."""
+    from vimix_ssl.data.store import is_current
+
+    return is_current(flow_file_path(spec.out_dir, video_id), spec.source_path(video_id))
 
 
 def prepare_flow_store(out_dir: str | Path, spec: FlowExtractSpec) -> None:
@@ -141,7 +167,10 @@ def prepare_flow_store(out_dir: str | Path, spec: FlowExtractSpec) -> None:
 
 def extract_flow_store(videos: list[str], spec: FlowExtractSpec, workers: int | None = None,
                        desc: str = "flow") -> JobSummary[str]:
-    """Extract flow of every video not yet in ``spec.out_dir``; returns done/skipped/failed."""
+    """Extract flow of every video not yet in ``spec.out_dir`` (or whose source changed)."""
+    from vimix_ssl.utils.io import remove_stale_temps
+
     prepare_flow_store(spec.out_dir, spec)
+    remove_stale_temps(Path(spec.out_dir) / "frames")  # left by a killed earlier run
     return run_jobs(videos, functools.partial(extract_video_flow, spec),
-                    is_done=functools.partial(_is_done, spec.out_dir), workers=workers, desc=desc)
+                    is_done=functools.partial(_is_done, spec), workers=workers, desc=desc)

@@ -15,6 +15,13 @@ only complete files behind.
 
 A store directory holds ``store.json`` (format, dataset, modality, codec, quality, short
 side, source root) and ``frames/<video_id>.frames``.
+
+Change detection: each file's meta records its source's fingerprint (``"source"``: size,
+mtime and a hash of the first and last MiB, ``vimix_ssl.utils.io.file_fingerprint``). A
+rerun redoes exactly the videos whose source changed (``is_current``), and ``vimix prepare
+check`` lists the files that no longer match their sources. A truncated source video
+(``vimix_ssl.data.video.truncation``) fails unless ``allow_truncated``, and then its file
+records ``"truncated": true`` with the decoded and header frame counts.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vimix_ssl.utils.io import atomic_open, atomic_write_json
+from vimix_ssl.utils.io import atomic_open, atomic_write_json, file_fingerprint, source_unchanged
 from vimix_ssl.utils.parallel import JobSummary, run_jobs
 
 MAGIC = b"VIMIXFS1"
@@ -152,6 +159,39 @@ def store_file_path(store_dir: str | Path, video_id: str) -> Path:
     return Path(store_dir) / "frames" / (video_id + FRAME_SUFFIX)
 
 
+def is_current(store_path: Path, source_path: Path) -> bool:
+    """True if the store file exists and was made from ``source_path`` as it is now.
+
+    A file written before fingerprints were recorded (no ``"source"`` in its meta), or whose
+    source is gone (deleted after preparing, to save space), counts as current: it is kept
+    and ``vimix prepare check`` reports it as unverifiable. An unreadable file does not.
+    """
+    if not store_path.is_file():
+        return False
+    try:
+        recorded = StoreFile(store_path).meta.get("source")
+    except (StoreError, OSError):
+        return False
+    return recorded is None or not source_path.exists() or source_unchanged(recorded, source_path)
+
+
+def source_status(store_path: Path, source_path: Path) -> str | None:
+    """Why a store file no longer matches its source (``None``: it matches)."""
+    try:
+        recorded = StoreFile(store_path).meta.get("source")
+    except (StoreError, OSError) as e:
+        return f"unreadable store file: {e}"
+    if not source_path.is_file():
+        return f"its source {source_path} no longer exists"
+    if recorded is None:
+        return "made before sources were fingerprinted (cannot tell; rerun `vimix prepare` into a new folder)"
+    if not source_unchanged(recorded, source_path):
+        now = source_path.stat()
+        return (f"its source {source_path} changed since it was prepared ({recorded.get('size')} -> "
+                f"{now.st_size} bytes); rerun the same `vimix prepare` command to redo it")
+    return None
+
+
 def write_manifest(store_dir: str | Path, manifest: dict[str, Any]) -> None:
     """Write ``store.json``; ``format`` and ``format_version`` are added."""
     data = {"format": STORE_FORMAT, "format_version": STORE_FORMAT_VERSION, **manifest}
@@ -202,6 +242,7 @@ class PrepareSpec:
     short_side: int | None = 128  # resize frames so the short side is this (None: keep)
     codec: str = "jpeg"
     quality: int = 90  # JPEG / WebP quality
+    allow_truncated: bool = False  # store the decodable part of a truncated video (recorded in its meta)
 
     def manifest(self, dataset: str) -> dict[str, Any]:
         return {"dataset": dataset, "modality": "rgb", "field_kind": "image", "codec": self.codec,
@@ -210,26 +251,33 @@ class PrepareSpec:
 
     def __call__(self, video_id: str) -> None:
         """Decode, resize, encode and store one video (atomic write)."""
-        from vimix_ssl.data.video import VideoReader, iter_frames
+        from vimix_ssl.data.video import VideoReader, iter_frames, truncation
 
-        with VideoReader(Path(self.root) / video_id) as reader:
+        source = Path(self.root) / video_id
+        with VideoReader(source) as reader:  # a missing or unreadable file fails here, named
             info, header_count = reader.info, reader.header_frame_count
+        fingerprint = file_fingerprint(source)  # before decoding: a change during the run shows next time
         encoded, shape = [], (0, 0)
-        for frame in iter_frames(Path(self.root) / video_id, self.short_side):
+        for frame in iter_frames(source, self.short_side, allow_truncated=self.allow_truncated):
             encoded.append(encode_image(frame, self.codec, self.quality))
             shape = frame.shape[:2]
         meta = {"video_id": video_id, "num_frames": len(encoded), "height": shape[0], "width": shape[1],
                 "channels": 3, "codec": self.codec, "quality": self.quality, "short_side": self.short_side,
                 "fps": info.fps, "source_height": info.height, "source_width": info.width,
-                "header_frame_count": header_count}
+                "header_frame_count": header_count, "source": fingerprint,
+                "truncated": truncation(source, len(encoded), header_count) is not None}
         write_store_file(store_file_path(self.out_dir, video_id), encoded, meta)
 
     def is_done(self, video_id: str) -> bool:
-        return store_file_path(self.out_dir, video_id).is_file()  # files are written atomically
+        """Stored, and from the source as it is now (files are written atomically)."""
+        return is_current(store_file_path(self.out_dir, video_id), Path(self.root) / video_id)
 
 
 def prepare_video_store(video_ids: Sequence[str], dataset: str, spec: PrepareSpec,
                         workers: int | None = None) -> JobSummary[str]:
-    """Write every video not yet in ``spec.out_dir``; resumes, reports failures, keeps going."""
+    """Write every video not yet in ``spec.out_dir`` (or whose source changed); resumes, reports failures."""
+    from vimix_ssl.utils.io import remove_stale_temps
+
     ensure_manifest(spec.out_dir, spec.manifest(dataset), what="a frame store")
+    remove_stale_temps(Path(spec.out_dir) / "frames")  # left by a killed earlier run
     return run_jobs(list(video_ids), spec, is_done=spec.is_done, workers=workers, desc="prepare video")

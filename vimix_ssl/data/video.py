@@ -10,6 +10,15 @@ truncated AVI keeps its header count; some containers estimate it from the durat
 ``VideoReader(path, count_frames=True)`` counts by decoding instead. A request for a frame
 that cannot be decoded is a ``VideoReadError``: frames are never silently dropped.
 
+One definition of a readable video, used by ``vimix data check``, ``prepare``, training and
+evaluation: a video that stops decoding before its container's frame count is
+**truncated** (:func:`truncation`), which is a ``VideoReadError`` wherever the frames are
+counted by decoding (``count_frames=True``, ``iter_frames``) and reading past the end
+fails anywhere else. Only ``allow_truncated=True`` (``vimix prepare --allow-truncated``)
+accepts the decodable part, and the prepared file then records the partial length.
+Containers whose count OpenCV estimates from the duration (``ESTIMATED_COUNT_SUFFIXES``)
+may miss by ``ESTIMATE_TOLERANCE`` of the count without being truncated.
+
 FFmpeg's own decoder messages are silenced (``OPENCV_FFMPEG_LOGLEVEL=8``) because failures
 surface as ``VideoReadError``; set ``OPENCV_FFMPEG_LOGLEVEL=32`` in the environment to see them.
 """
@@ -30,6 +39,20 @@ import cv2  # noqa: E402
 # Decoding forward is cheaper than a seek (which decodes from the previous keyframe) for
 # short gaps; a gap between needed frames longer than this triggers a seek instead.
 SEEK_GAP = 48
+ESTIMATED_COUNT_SUFFIXES = (".mkv", ".webm")  # OpenCV derives their frame count from the duration
+ESTIMATE_TOLERANCE = 0.02  # fraction of an estimated count a complete video may fall short by
+
+
+def truncation(path: str | Path, decoded: int, header_count: int) -> str | None:
+    """Why a video that decodes ``decoded`` frames of a header's ``header_count`` is truncated, or None."""
+    if header_count <= 0 or decoded >= header_count:
+        return None
+    if Path(path).suffix.lower() in ESTIMATED_COUNT_SUFFIXES:
+        if header_count - decoded <= max(1, round(ESTIMATE_TOLERANCE * header_count)):
+            return None
+    return (f"truncated: only {decoded} of the {header_count} frames its container reports can be "
+            "decoded (the file is cut short or corrupt; `vimix prepare --allow-truncated` keeps the "
+            "decodable part and records it)")
 
 
 class VideoReadError(RuntimeError):
@@ -78,11 +101,13 @@ class VideoReader:
     """One open video file. Use as a context manager or call ``close()``.
 
     ``short_side``: resize frames on decode so the shorter side has this many pixels.
-    ``count_frames``: count frames by decoding rather than trusting the header.
+    ``count_frames``: count frames by decoding rather than trusting the header; a count
+    short of the header's is a truncated video (``VideoReadError``) unless ``allow_truncated``
+    (then ``truncated`` is True and ``num_frames`` the decodable count).
     """
 
     def __init__(self, path: str | Path, short_side: int | None = None, count_frames: bool = False,
-                 known_frames: int | None = None):
+                 known_frames: int | None = None, allow_truncated: bool = False):
         self.path = Path(path)
         if not self.path.exists():
             raise VideoReadError(self.path, "file not found")
@@ -108,6 +133,11 @@ class VideoReader:
         if num_frames <= 0:
             self.close()
             raise VideoReadError(self.path, f"contains no decodable frames (header reports {header_count})")
+        reason = truncation(self.path, num_frames, header_count) if counted and known_frames is None else None
+        if reason is not None and not allow_truncated:
+            self.close()
+            raise VideoReadError(self.path, reason)
+        self.truncated = reason is not None
         self.header_frame_count = header_count
         self.info = VideoInfo(num_frames, fps, width, height, counted)
         self.short_side = short_side
@@ -186,9 +216,9 @@ class VideoReader:
         self.close()
 
 
-def probe_video(path: str | Path, count_frames: bool = False) -> VideoInfo:
-    """Frame count, fps and size of a video (``count_frames``: count by decoding)."""
-    with VideoReader(path, count_frames=count_frames) as reader:
+def probe_video(path: str | Path, count_frames: bool = False, allow_truncated: bool = False) -> VideoInfo:
+    """Frame count, fps and size of a video (``count_frames``: count by decoding; truncated is an error)."""
+    with VideoReader(path, count_frames=count_frames, allow_truncated=allow_truncated) as reader:
         return reader.info
 
 
@@ -198,10 +228,12 @@ def read_frames(path: str | Path, indices: Sequence[int], short_side: int | None
         return reader.read(indices)
 
 
-def iter_frames(path: str | Path, short_side: int | None = None) -> Iterator[np.ndarray]:
+def iter_frames(path: str | Path, short_side: int | None = None,
+                allow_truncated: bool = False) -> Iterator[np.ndarray]:
     """Yield every decodable frame as uint8 RGB ``(H, W, 3)`` (one in memory at a time).
 
-    Raises ``VideoReadError`` if the file cannot be opened or yields no frame at all.
+    Raises ``VideoReadError`` if the file cannot be opened or yields no frame at all, and
+    after the last frame if the video is truncated (unless ``allow_truncated``).
     """
     with VideoReader(path, short_side=short_side) as reader:
         height, width = reader.output_size
@@ -217,8 +249,12 @@ def iter_frames(path: str | Path, short_side: int | None = None) -> Iterator[np.
         if count == 0:
             raise VideoReadError(path, f"contains no decodable frames (header reports "
                                        f"{reader.header_frame_count})")
+        reason = truncation(path, count, reader.header_frame_count)
+        if reason is not None and not allow_truncated:
+            raise VideoReadError(path, reason)
 
 
-def read_all_frames(path: str | Path, short_side: int | None = None) -> np.ndarray:
+def read_all_frames(path: str | Path, short_side: int | None = None,
+                    allow_truncated: bool = False) -> np.ndarray:
     """Decode every frame of a video (counted by decoding) -> uint8 RGB ``(T, H, W, 3)``."""
-    return np.stack(list(iter_frames(path, short_side)))
+    return np.stack(list(iter_frames(path, short_side, allow_truncated)))

@@ -3,8 +3,13 @@
 One stage of a schedule is one ``Trainer.fit`` call: epochs of optimiser steps with the
 learning rate from ``LRSchedule``, AMP and channels-last on CUDA, gradient clipping, a
 progress bar (loss, pretext accuracy, clips/s, ETA), metric records, an optional monitor
-every N epochs, a checkpoint after every epoch and on Ctrl-C, and a guard that stops on a
-non-finite loss before it reaches the weights (the last good checkpoint stays on disk).
+every N epochs, a checkpoint after every epoch and on Ctrl-C or SIGTERM (what schedulers
+send before killing a job), and a guard that stops on a non-finite loss before it reaches
+the weights (the last good checkpoint stays on disk).
+
+Under ``torchrun`` the step runs inside ``DistributedDataParallel`` (ssl/distributed.py
+``data_parallel``) over the trained parameters only, so gradients are averaged in buckets
+while backward runs.
 """
 
 from __future__ import annotations
@@ -31,6 +36,15 @@ class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; training stopped before the update."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT/SIGTERM stopped training after a checkpoint; ``exit_code`` is 128 + the signal number."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
 @dataclass
 class Progress:
     """Where a stage stands: ``epoch`` being run, steps done in it, steps done in the stage."""
@@ -47,6 +61,7 @@ class TrainerOptions:
     amp: bool = False  # autocast (CUDA only)
     amp_dtype: torch.dtype = torch.bfloat16
     channels_last: bool = False  # channels_last_3d inputs (CUDA only)
+    channels_last_keys: tuple[str, ...] | None = None  # batch keys it applies to; None: every 5-D input
     grad_clip: float | None = None
     log_every: int = 10
     monitor_every: int = 0  # epochs between monitor calls; 0 = never
@@ -55,24 +70,32 @@ class TrainerOptions:
     extra_log: dict[str, Any] = field(default_factory=dict)  # constant fields of every record
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def deferred_interrupt() -> Iterator[dict[str, bool]]:
-    """Turn the first Ctrl-C into a flag checked between steps (a second one interrupts at once)."""
-    flag = {"requested": False}
+def deferred_interrupt() -> Iterator[dict[str, Any]]:
+    """Turn the first SIGINT/SIGTERM into a flag checked between steps (a second one interrupts at once).
+
+    ``flag["signum"]`` is the signal received (0 while none).
+    """
+    flag: dict[str, Any] = {"requested": False, "signum": 0}
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
 
     def handler(signum: int, frame: Any) -> None:
         if flag["requested"]:
-            raise KeyboardInterrupt
-        flag["requested"] = True
+            raise KeyboardInterrupt(f"{signal.Signals(signum).name} received twice: stopped at once, "
+                                    "without a new checkpoint")
+        flag.update(requested=True, signum=signum)
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 class Trainer:
@@ -93,6 +116,7 @@ class Trainer:
         if scaler_state:
             self.scaler.load_state_dict(scaler_state)
         self.last_checkpoint: str | None = None
+        self.step_module: nn.Module | None = None  # DistributedDataParallel under torchrun
 
     def state(self, progress: Progress) -> dict[str, Any]:
         """The trainer's share of a checkpoint."""
@@ -116,7 +140,8 @@ class Trainer:
             moved = [v.to(self.options.device, non_blocking=True) for v in value]
             if key in self.batch_transforms:
                 moved = [self.batch_transforms[key](v) for v in moved]
-            if self.cuda and self.options.channels_last:
+            keys = self.options.channels_last_keys
+            if self.cuda and self.options.channels_last and (keys is None or key in keys):
                 moved = [v.contiguous(memory_format=torch.channels_last_3d) if v.dim() == 5 else v
                          for v in moved]
             out[key] = moved
@@ -125,13 +150,16 @@ class Trainer:
     def fit(self, progress: Progress) -> Progress:
         """Run epochs ``progress.epoch .. epochs-1``, resuming ``progress.step_in_epoch`` steps in."""
         opts = self.options
-        with deferred_interrupt() as interrupt:
+        with deferred_interrupt() as interrupt, dist.trained_only(self.method, self.parameters):
+            if dist.is_distributed():
+                self.step_module = dist.data_parallel(self.method, opts.device)
             for epoch in range(progress.epoch, opts.epochs):
                 progress = self._run_epoch(epoch, progress, interrupt)
                 if self.monitor is not None and opts.monitor_every and (epoch + 1) % opts.monitor_every == 0:
                     record = {**opts.extra_log, "epoch": epoch + 1, **self.monitor(epoch + 1)}
                     self.logger.log(opts.step_offset + progress.step, record, prefix="monitor")
                 self.checkpoint(progress)
+        self.step_module = None
         return progress
 
     def _run_epoch(self, epoch: int, progress: Progress, interrupt: dict[str, bool]) -> Progress:
@@ -147,7 +175,8 @@ class Trainer:
             batch = self.prepare(batch)
             lr = self.schedule.apply(self.optimizer, progress.step)
             with torch.autocast("cuda", dtype=opts.amp_dtype, enabled=self.autocast):
-                outputs = self.method.training_step(batch)
+                outputs = (self.step_module(batch) if self.step_module is not None
+                           else self.method.training_step(batch))
             scalars = self._synchronised_scalars(outputs, interrupt["requested"])
             if not math.isfinite(scalars["loss"]):
                 bar.close()
@@ -174,15 +203,20 @@ class Trainer:
             if scalars["interrupt"] > 0:
                 bar.close()
                 self.checkpoint(progress)
-                raise KeyboardInterrupt(f"interrupted; checkpoint saved: {self.last_checkpoint}")
+                signum = int(interrupt["signum"]) or int(signal.SIGINT)  # another rank's signal
+                raise TrainingInterrupted(
+                    f"{signal.Signals(signum).name} received: checkpoint saved to {self.last_checkpoint} "
+                    f"(epoch {epoch + 1}, step {progress.step_in_epoch} of the epoch); rerun the same "
+                    "command to continue from it (resume=auto)", signum)
         bar.close()
         return Progress(epoch + 1, 0, progress.step)
 
     def _update(self, loss: Tensor) -> None:
-        """Backward, average gradients across ranks, optional clipping, optimiser step."""
+        """Backward (DDP averages gradients across ranks during it), optional clipping, optimiser step."""
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        dist.all_reduce_gradients(self.parameters)
+        if self.step_module is None:  # a method run outside DDP in a process group: average by hand
+            dist.all_reduce_gradients(self.parameters)
         if self.options.grad_clip:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.parameters, self.options.grad_clip)

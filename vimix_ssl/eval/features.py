@@ -1,14 +1,18 @@
 """Deterministic per-video features shared by every evaluator (METHOD §7).
 
 A video's feature is the mean of its L2-normalised *clip* features, one clip per dense
-evaluation window (and per horizontal flip when ``flip`` is on). Features are the pooled
+evaluation window (and per horizontal flip when ``flip`` is on); with
+``normalise_clips: false`` the raw pooled clip features are averaged instead (CoCLR's
+``feature.mean(0)``; CrosSCLR's raw features for the skeleton probe). Features are the pooled
 backbone output (``encoder(x)``, 1024-d S3D / 256-d ST-GCN), never the projection head:
 the encoder files and checkpoint entries this module loads hold backbones only.
 
 Determinism: encoder in eval mode, no gradient, the dataset in evaluation mode (fixed
 windows, centre crop, no jitter), a fixed order (no shuffling), and deterministic kernels
 requested from torch. Features are cached on disk, keyed by the encoder file's SHA-256,
-the modality and a hash of the whole protocol (dataset config, split, flip, ...).
+the modality, a hash of the whole protocol (dataset config, split, flip, exclusions, ...)
+and a fingerprint of every source file (size, mtime and a hash of sampled blocks, see
+:func:`file_fingerprint`), so replacing a video invalidates the cache.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class FeatureConfig:
     """How features are extracted; recorded with every result and part of the cache key."""
 
     flip: bool = False  # also encode the horizontally flipped clip; average with the original
+    normalise_clips: bool = True  # L2-normalise clip features before averaging; false = raw (CoCLR/CrosSCLR)
     videos_per_batch: int = 4  # videos collated per loader batch (all their clips together)
     clips_per_forward: int = 32  # max clips per encoder call (memory bound)
     workers: int = 0  # data-loader worker processes
@@ -55,10 +60,11 @@ class LoadedEncoder:
     kind: str  # "exported" or "checkpoint"
     name: str | None = None  # registry name, when known
     kwargs: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, Any] | None = None  # input record (vimix_ssl.data.inputs); None: not recorded
 
     def describe(self) -> dict[str, Any]:
         return {"path": self.path, "sha256": self.sha256, "kind": self.kind,
-                "modality": self.modality, "name": self.name, "kwargs": self.kwargs}
+                "modality": self.modality, "name": self.name, "kwargs": self.kwargs, "inputs": self.inputs}
 
 
 def load_eval_encoder(path: str | Path, modality: str | None = None,
@@ -88,7 +94,7 @@ def load_eval_encoder(path: str | Path, modality: str | None = None,
     if payload.get("format") != TRAIN_FORMAT:  # an exported encoder file (load_encoder checks it)
         encoder = load_encoder(path, map_location=map_location, expected_modality=modality)
         return LoadedEncoder(encoder.eval(), payload.get("modality"), str(path), digest, "exported",
-                             payload.get("name"), dict(payload.get("kwargs", {})))
+                             payload.get("name"), dict(payload.get("kwargs", {})), payload.get("inputs"))
     check_training_payload(payload, path)
     encoders = payload["encoders"]
     if modality is None:
@@ -107,7 +113,7 @@ def load_eval_encoder(path: str | Path, modality: str | None = None,
     encoder.load_state_dict(entry["state_dict"], strict=True)
     encoder.to(map_location)
     return LoadedEncoder(encoder.eval(), modality, str(path), digest, "checkpoint",
-                         entry["name"], dict(entry["kwargs"]))
+                         entry["name"], dict(entry["kwargs"]), entry.get("inputs"))
 
 
 def l2_normalise(x: Tensor) -> Tensor:
@@ -179,11 +185,11 @@ def collate_eval(samples: list[dict[str, Any]], modality: str) -> dict[str, Any]
 class FeatureSet:
     """Per-video features of one split, in dataset order."""
 
-    features: Tensor  # (V, D) float32: mean of L2-normalised clip features
+    features: Tensor  # (V, D) float32: mean of the clip features
     labels: Tensor  # (V,) int64
     indices: Tensor  # (V,) int64 dataset positions
     video_ids: list[str]
-    clip_features: Tensor  # (N_total, D) L2-normalised clip (and flip) features
+    clip_features: Tensor  # (N_total, D) clip (and flip) features, L2-normalised unless normalise_clips off
     clip_counts: Tensor  # (V,) clips (× flips) per video
 
     def save(self, path: str | Path) -> None:
@@ -227,7 +233,10 @@ def extract_features(encoder: nn.Module, dataset: Any, modality: str, config: Fe
                 if modality not in ("rgb", "flow"):
                     raise ValueError(f"features.flip applies to video, not to {modality!r}")
                 clips = with_flips(clips, flow=modality == "flow")
-            clip_features = l2_normalise(encode_clips(encoder, clips, config.clips_per_forward)).cpu()
+            clip_features = encode_clips(encoder, clips, config.clips_per_forward)  # (N_total, D)
+            if config.normalise_clips:
+                clip_features = l2_normalise(clip_features)
+            clip_features = clip_features.cpu()
             video_counts = batch["counts"] * views
             feats.append(average_per_video(clip_features, video_counts, normalise=False))
             clip_feats.append(clip_features)
@@ -243,6 +252,50 @@ def extract_features(encoder: nn.Module, dataset: Any, modality: str, config: Fe
                       torch.cat(clip_feats), torch.cat(counts))
 
 
+FINGERPRINT_BLOCK = 16 * 1024  # bytes hashed at the start, middle and end of a file
+
+
+def file_fingerprint(path: str | Path) -> list[Any]:
+    """``[size, mtime_ns, sha256 of three sampled blocks]`` of a file; ``["missing"]`` if absent.
+
+    Size and mtime catch almost every replacement; the block hash catches a same-size
+    replacement whose mtime was preserved (``cp -p``, ``rsync -t``). Reading 48 KiB per
+    file keeps it cheap next to decoding the video.
+    """
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        return ["missing"]
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for offset in sorted({0, max(0, stat.st_size // 2 - FINGERPRINT_BLOCK // 2),
+                              max(0, stat.st_size - FINGERPRINT_BLOCK)}):
+            f.seek(offset)
+            digest.update(f.read(FINGERPRINT_BLOCK))
+    return [stat.st_size, stat.st_mtime_ns, digest.hexdigest()[:32]]
+
+
+def sources_fingerprint(dataset: Any) -> str | None:
+    """One hash over every source file of every video of ``dataset`` (``None``: not file-backed).
+
+    Video datasets expose ``source_files(video_id)``; skeleton datasets their array files.
+    """
+    digest = hashlib.sha256()
+    if hasattr(dataset, "source_files") and hasattr(dataset, "videos"):
+        for entry in dataset.videos.entries:
+            for path in dataset.source_files(entry.video_id):
+                digest.update(json.dumps([entry.video_id, path, file_fingerprint(path)]).encode())
+        return digest.hexdigest()[:32]
+    files = [getattr(dataset, name, None) for name in ("data_path", "label_path")]
+    files = [f for f in files if f is not None]
+    if not files:
+        return None
+    for path in files:
+        digest.update(json.dumps([str(path), file_fingerprint(path)]).encode())
+    return digest.hexdigest()[:32]
+
+
 def protocol_hash(protocol: dict[str, Any]) -> str:
     """Stable short hash of a JSON-serialisable protocol description."""
     text = json.dumps(protocol, sort_keys=True, default=str)
@@ -254,19 +307,22 @@ def cached_features(source: LoadedEncoder, dataset: Any, modality: str, config: 
                     desc: str = "features") -> tuple[FeatureSet, dict[str, Any]]:
     """Features from the cache when present, else extracted and cached (atomic write).
 
-    ``protocol`` describes the data side (dataset config, split); the key also covers the
-    encoder file's SHA-256, the modality, the feature config and :data:`CACHE_FORMAT`.
-    Returns the features and a record ``{"cache": path or None, "hit": bool, "key": ...}``.
+    ``protocol`` describes the data side (dataset config, split, exclusions); the key also
+    covers the encoder file's SHA-256, the modality, the feature settings that change a
+    feature, the source files' fingerprints and :data:`CACHE_FORMAT`. Returns the features and
+    a record ``{"cache": path or None, "hit": bool, "key": ..., "sources": fingerprint}``.
     """
+    fingerprint = sources_fingerprint(dataset)
     full = {"format": CACHE_FORMAT, "encoder_sha256": source.sha256, "modality": modality,
-            "flip": config.flip, "data": protocol}
+            "flip": config.flip, "normalise_clips": config.normalise_clips, "data": protocol,
+            "sources": fingerprint}
     key = protocol_hash(full)
     if not config.cache or not config.cache_dir:
         features = extract_features(source.encoder, dataset, modality, config, prepare, desc)
-        return features, {"cache": None, "hit": False, "key": key}
+        return features, {"cache": None, "hit": False, "key": key, "sources": fingerprint}
     path = Path(config.cache_dir) / f"{source.sha256[:16]}_{modality}_{key}.npz"
     if path.is_file():
-        return FeatureSet.load(path), {"cache": str(path), "hit": True, "key": key}
+        return FeatureSet.load(path), {"cache": str(path), "hit": True, "key": key, "sources": fingerprint}
     features = extract_features(source.encoder, dataset, modality, config, prepare, desc)
     features.save(path)
-    return features, {"cache": str(path), "hit": False, "key": key}
+    return features, {"cache": str(path), "hit": False, "key": key, "sources": fingerprint}

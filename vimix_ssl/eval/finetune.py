@@ -37,7 +37,7 @@ class FinetuneConfig:
     """Finetuning protocol; recorded with the result."""
 
     epochs: int = 500  # peer CoCLR finetune scripts train long; shorten for small sets
-    optimizer: Literal["adam", "sgd"] = "adam"
+    optimizer: Literal["adam", "adam_l2", "sgd"] = "adam"  # adam = AdamW; adam_l2 = torch Adam (CoCLR)
     lr: float = 1e-3  # classifier learning rate
     backbone_lr_scale: float = 0.1  # backbone at lr/10 (METHOD §7)
     momentum: float = 0.9  # sgd only
@@ -48,7 +48,7 @@ class FinetuneConfig:
     mixer: str = ""  # "" = none; else a name from `vimix list mixers` (soft-target CE)
     mixer_kwargs: dict[str, Any] = field(default_factory=dict)
     label_smoothing: float = 0.0
-    test_crops: Literal[1, 10] = 10  # ten crops (5 positions × flip) or the centre crop only
+    test_crops: Literal[1, 5, 10] = 10  # ten crops (5 positions × flip), five (no flip; CoCLR) or centre
     test_resize_ratio: float = 1.15  # test frames are resized to size × ratio before cropping
     clips_per_forward: int = 20  # test: clips per forward call
     seed: int = 0
@@ -83,9 +83,11 @@ def build_optimizer(model: FinetuneModel, config: FinetuneConfig) -> torch.optim
     if config.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum,
                                weight_decay=config.weight_decay)
-    if config.optimizer == "adam":
+    if config.optimizer == "adam":  # decoupled weight decay
         return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
-    raise ValueError(f"finetune.optimizer must be adam or sgd, got {config.optimizer!r}")
+    if config.optimizer == "adam_l2":  # weight decay added to the gradient (peer: CoCLR optim.Adam)
+        return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
+    raise ValueError(f"finetune.optimizer must be adam, adam_l2 or sgd, got {config.optimizer!r}")
 
 
 def crop_positions(height: int, width: int, size: int) -> list[tuple[int, int]]:
@@ -97,7 +99,7 @@ def crop_positions(height: int, width: int, size: int) -> list[tuple[int, int]]:
 
 
 def ten_crop(clips: Tensor, size: int, flow: bool = False, crops: int = 10) -> Tensor:
-    """``(N, C, T, H, W)`` -> ``(N × crops, C, T, size, size)``; crops 10 = 5 positions × flip, 1 = centre.
+    """``(N, C, T, H, W)`` -> ``(N × crops, C, T, size, size)``; 10 = 5 positions × flip, 5, 1 = centre.
 
     Output order per clip: the five positions, then their mirror images.
     """
@@ -105,8 +107,8 @@ def ten_crop(clips: Tensor, size: int, flow: bool = False, crops: int = 10) -> T
     positions = crop_positions(height, width, size)
     if crops == 1:
         positions = positions[-1:]
-    elif crops != 10:
-        raise ValueError(f"crops must be 1 or 10, got {crops}")
+    elif crops not in (5, 10):
+        raise ValueError(f"crops must be 1, 5 or 10, got {crops}")
     views = [clips[..., top:top + size, left:left + size] for top, left in positions]
     if crops == 10:
         views += [horizontal_flip(v, flow) for v in views]

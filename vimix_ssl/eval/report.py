@@ -76,18 +76,28 @@ def pca_2d(features: np.ndarray) -> np.ndarray:
     return centred @ vt[:2].T
 
 
-def plot_pca(features_path: str | Path, out: Path, title: str) -> Path:
+def plot_pca(features_path: str | Path, out: Path, title: str, class_names: list[str] | None = None) -> Path:
     from vimix_ssl.eval.features import FeatureSet
 
     features = FeatureSet.load(features_path)
-    points = pca_2d(features.features.numpy().astype(np.float64))
+    values = features.features.numpy().astype(np.float64)
+    points = pca_2d(values)
     labels = features.labels.numpy()
+    total = max(float(((values - values.mean(0)) ** 2).sum()), 1e-12)
+    share = [100 * float((points[:, i] ** 2).sum()) / total for i in range(2)]
     plt = pyplot()
     figure, axis = plt.subplots(figsize=(6, 6))
-    axis.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab20", s=8)
+    cmap = plt.get_cmap("tab20")
+    classes = np.unique(labels)
+    for label in classes:
+        chosen = labels == label
+        name = class_names[label] if class_names and label < len(class_names) else f"class {label}"
+        axis.scatter(points[chosen, 0], points[chosen, 1], s=8, color=cmap(int(label) % 20), label=str(name))
+    if len(classes) <= 20:  # a legend for more classes would hide the plot; colours repeat after 20
+        axis.legend(fontsize=6, markerscale=1.5, loc="best", ncol=2 if len(classes) > 10 else 1)
     axis.set_title(f"PCA of test features ({len(labels)} videos): {title}")
-    axis.set_xticks([])
-    axis.set_yticks([])
+    axis.set_xlabel(f"PC1 ({share[0]:.0f}% of variance)")
+    axis.set_ylabel(f"PC2 ({share[1]:.0f}% of variance)")
     return save_figure(figure, out)
 
 
@@ -191,7 +201,8 @@ def _plots(record: dict[str, Any], number: int, plots_dir: Path,
     test_features = (files.get("features") or {}).get("test")
     if test_features:
         jobs.append(("PCA of test features", plots_dir / f"{stem}_pca.png",
-                     lambda p: plot_pca(test_features, p, record["evaluator"])))
+                     lambda p: plot_pca(test_features, p, record["evaluator"],
+                                        record.get("protocol", {}).get("class_names"))))
     if files.get("neighbours"):
         jobs.append(("retrieval examples", plots_dir / f"{stem}_retrieval.png",
                      lambda p: plot_retrieval_grid(record, p, load_split)))

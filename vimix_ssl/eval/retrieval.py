@@ -36,6 +36,9 @@ class RetrievalConfig:
     hnsw_search_depth: int = 128  # HNSW: efSearch
     threads: int = 0  # FAISS OpenMP threads; 0 = FAISS default
     save_neighbours: int = 5  # write the top-n neighbour list per query (0 = none; feeds the report)
+    # gallery (train split) windows: "same" as the queries (data.eval_windows) or "random": one
+    # seeded random window per video (peer: CoCLR test_retrieval builds the gallery in mode 'train')
+    gallery_windows: Literal["same", "random"] = "same"
 
     def validate(self) -> None:
         if not self.ks or any(k < 1 for k in self.ks):
@@ -98,9 +101,13 @@ def recall_at_k(neighbours: np.ndarray, query_labels: np.ndarray, gallery_labels
     """``neighbours`` ``(Q, K)`` gallery indices, best first -> ``{k: R@k}``.
 
     R@k = fraction of queries with at least one same-class gallery item in the first k.
+    An index of -1 (FAISS found fewer than K neighbours, possible with ivf / hnsw) is a miss.
     """
     query_labels = np.asarray(query_labels)
-    hits = np.asarray(gallery_labels)[neighbours] == query_labels[:, None]  # (Q, K) bool
+    neighbours = np.asarray(neighbours)
+    found = neighbours >= 0  # (Q, K)
+    labels = np.asarray(gallery_labels)[np.where(found, neighbours, 0)]
+    hits = found & (labels == query_labels[:, None])  # (Q, K) bool
     # first_hit[i] = rank of the first correct neighbour (K if none)
     first_hit = np.where(hits.any(axis=1), hits.argmax(axis=1), hits.shape[1])
     return {int(k): float((first_hit < k).mean()) for k in ks}
@@ -141,6 +148,8 @@ def write_neighbours(path: str | Path, output: RetrievalOutput, count: int,
     for q in range(len(query_ids)):
         for rank in range(count):
             g = int(output.neighbours[q, rank])
+            if g < 0:
+                continue  # FAISS -1: no neighbour at this rank
             rows.append({"query_index": q, "query_id": query_ids[q], "query_label": int(query_labels[q]),
                          "rank": rank + 1, "gallery_index": g, "gallery_id": gallery_ids[g],
                          "gallery_label": int(gallery_labels[g]),

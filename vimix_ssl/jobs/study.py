@@ -10,8 +10,16 @@ For several seeds, on the demo's data and model sizes, it trains the rows of
   vs CMMC joint → motion,
 
 evaluates every final encoder (linear probe top-1 and R@1 on the test split, kNN), and
-reports mean ± std over seeds together with whether each claimed ordering holds. Nothing is
-selected on the test split: every run's last epoch is evaluated.
+reports for every number its 95 % bootstrap interval over seeds and test videos
+(``eval.stats``), and for every claimed ordering the paired difference with its interval
+and a verdict (*holds* / *reversed* / *not resolved*). Two synthetic video settings are
+run and reported separately: ``motion_only`` (a fresh look per clip, no scene: motion is
+the only class signal, the case the paper's cross-modal idea is about) and ``scene_cue``
+(the demo's data: half the clips in their class's scene, as in real datasets). The video
+test split has >= 500 clips so that a 5-point difference can be resolved. Table 2 rows
+also record the linear CKA between the RGB and flow features of the same test clips and
+each encoder's effective rank (``eval.diagnostics``). Nothing is selected on the test
+split: every run's last epoch is evaluated.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from vimix_ssl.jobs.demo.run import (
     SKELETON_PAIR,
@@ -50,7 +60,7 @@ TABLE1 = {  # row -> stage-0 mixing of the RGB MoCo (Vi-Mix Table 1)
 _CM = {"kind": "cmmc", "cross_modal": True}
 TABLE2 = {  # row -> mixing of the rgb and flow stages after the shared stage 0 (Vi-Mix Table 2)
     "+mixup": {"kind": "input", "mixer": "mixup"},
-    "+CM mixup": {**_CM, "op": "mixup", "axes": "s+t+c", "random_partner_layer": False},
+    "+CM mixup": {**_CM, "op": "mixup", "random_partner_layer": False},
     "+CM cutmix s": {**_CM, "op": "cutmix", "axes": "s", "random_partner_layer": False},
     "+CM cutmix s+t": {**_CM, "op": "cutmix", "axes": "s+t", "random_partner_layer": False},
     "+CM cutmix s+t+c": {**_CM, "op": "cutmix", "axes": "s+t+c", "random_partner_layer": False},
@@ -63,20 +73,36 @@ TABLE5 = {  # row -> mixing of the joint and motion stages after SkeletonCLR sta
 }
 
 
+SETTINGS = {  # synthetic video setting -> DemoConfig overrides
+    "motion_only": {"scene_cue": 0.0, "appearance_pool": 0},  # a fresh look per clip, no scene
+    "scene_cue": {},  # the demo's data: half the clips in their class's scene, 4 shared looks
+}
+
+
 @dataclass
 class StudyConfig:
     demo: DemoConfig = field(default_factory=DemoConfig.quick)
+    # The study's video benchmark size, used instead of the demo's per-class count: with 6
+    # classes x 300 clips split 1 tests 7 of 25 groups, 504 test clips, enough to resolve a
+    # 5-point difference (a 95 % interval of about +-4 points at 70 % accuracy).
+    video_per_class: int = 300
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     tables: list[int] = field(default_factory=lambda: [1, 2, 5])
     stage_epochs: int = 4  # epochs of each row's rgb / flow (joint / motion) stage after stage 0
+    settings: list[str] = field(default_factory=lambda: list(SETTINGS))
 
 
-def _metrics(eval_cfg: Any, run_dir: Path, modality: str) -> dict[str, float]:
+METRICS = ("linear_top1", "r_at_1", "knn_top1")
+
+
+def _metrics(eval_cfg: Any, run_dir: Path, modality: str) -> dict[str, Any]:
+    """Percentages, per-video scores (``scores``, for intervals) and test features (``_features``)."""
     from vimix_ssl.models.export import export_from_checkpoint
 
     path = export_from_checkpoint(run_dir / "checkpoint.pt", modality, run_dir / f"{modality}_final.pt")
     m = evaluate_encoder(eval_cfg, path, modality)
-    return {k: m[k] for k in ("linear_top1", "r_at_1", "knn_top1")}
+    return {**{k: m[k] for k in METRICS}, "scores": {k: m["_scores"][k].tolist() for k in METRICS},
+            "_features": m["_test_features"]}
 
 
 def _continue_from(base_run: Path, out: Path) -> None:
@@ -87,25 +113,29 @@ def _continue_from(base_run: Path, out: Path) -> None:
 
 
 def run_seed(cfg: StudyConfig, seed: int, out: Path, root: Path, flow_dir: Path, ntu_dir: Path,
-             eval_cfg: Any) -> list[dict[str, Any]]:
-    demo = replace(cfg.demo, seed=seed)
+             eval_cfg: Any, tables: list[int] | None = None,
+             demo: DemoConfig | None = None) -> list[dict[str, Any]]:
+    """The rows of ``tables`` (default ``cfg.tables``) for one seed on ``demo``'s data (default cfg.demo)."""
+    tables = cfg.tables if tables is None else tables
+    demo = replace(demo or cfg.demo, seed=seed)
     rows: list[dict[str, Any]] = []
     seed_dir = out / f"seed{seed}"
-    if 1 in cfg.tables:
+    if 1 in tables:
         for name, mixing in TABLE1.items():
             run = seed_dir / "table1" / _slug(name)
             stages = [{"name": "stage0_rgb", "train": "rgb", "epochs": demo.video_stage0_epochs,
                        "mixing": mixing}]
             pretrain(video_pretrain_config(demo, root, flow_dir, run, stages))
-            rows.append({"table": 1, "row": name, "modality": "rgb", "seed": seed,
-                         **_metrics(eval_cfg, run, "rgb")})
-    if 2 in cfg.tables:
+            metrics = _metrics(eval_cfg, run, "rgb")
+            metrics.pop("_features")
+            rows.append({"table": 1, "row": name, "modality": "rgb", "seed": seed, **metrics})
+    if 2 in tables:
         def video(out: Path, stages: list | None = None) -> dict[str, Any]:
             return video_pretrain_config(demo, root, flow_dir, out, stages)
 
         rows += _staged_rows(2, TABLE2, VIDEO_PAIR, seed_dir / "table2", cfg.stage_epochs, seed, eval_cfg,
                              video)
-    if 5 in cfg.tables:
+    if 5 in tables:
         def skeleton(out: Path, stages: list | None = None) -> dict[str, Any]:
             return skeleton_pretrain_config(demo, ntu_dir, out, stages)
 
@@ -121,8 +151,8 @@ def _staged_rows(table: int, table_rows: dict[str, dict[str, Any]], pair: tuple[
     base = folder / "stage0"
     stage0 = make_config(base)["stages"][:2]
     pretrain(make_config(base, stage0))
-    rows = [{"table": table, "row": "stage 0", "modality": m, "seed": seed, **_metrics(eval_cfg, base, m)}
-            for m in pair]
+    rows = _with_diagnostics([{"table": table, "row": "stage 0", "modality": m, "seed": seed,
+                               **_metrics(eval_cfg, base, m)} for m in pair])
     for name, mixing in table_rows.items():
         run = folder / _slug(name)
         _continue_from(base, run)
@@ -131,9 +161,20 @@ def _staged_rows(table: int, table_rows: dict[str, dict[str, Any]], pair: tuple[
              **({"partner": partner} if mixing["kind"] == "cmmc" else {})}
             for m, partner in (pair, pair[::-1])]
         pretrain(make_config(run, stages))
-        rows += [{"table": table, "row": name, "modality": m, "seed": seed, **_metrics(eval_cfg, run, m)}
-                 for m in pair]
+        rows += _with_diagnostics([{"table": table, "row": name, "modality": m, "seed": seed,
+                                    **_metrics(eval_cfg, run, m)} for m in pair])
     return rows
+
+
+def _with_diagnostics(pair_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add each encoder's effective rank and the pair's linear CKA (same test clips) to the rows."""
+    from vimix_ssl.eval.diagnostics import effective_rank, linear_cka
+
+    first, second = (r.pop("_features") for r in pair_rows)
+    cka = linear_cka(first, second) if len(first) == len(second) else float("nan")
+    for r, features in zip(pair_rows, (first, second)):
+        r.update(effective_rank=effective_rank(features), pair_cka=cka)
+    return pair_rows
 
 
 def _slug(name: str) -> str:
@@ -141,92 +182,155 @@ def _slug(name: str) -> str:
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean ± std over seeds per (table, row, modality)."""
+    """Per (setting, table, row, modality): mean ± std over seeds, and with per-video scores the
+    95 % bootstrap interval over seeds and test videos (``<metric>_ci``); ``_scores`` keeps the
+    ``(seeds, videos)`` arrays for the paired claims."""
+    from vimix_ssl.eval.stats import interval
+
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
-        groups.setdefault((r["table"], r["row"], r["modality"]), []).append(r)
+        groups.setdefault((r.get("setting", ""), r["table"], r["row"], r["modality"]), []).append(r)
     out = []
-    for (table, row, modality), items in groups.items():
-        entry: dict[str, Any] = {"table": table, "row": row, "modality": modality, "seeds": len(items)}
-        for metric in ("linear_top1", "r_at_1", "knn_top1"):
+    for (setting, table, row, modality), items in groups.items():
+        entry: dict[str, Any] = {"setting": setting, "table": table, "row": row, "modality": modality,
+                                 "seeds": len(items), "_scores": {}}
+        for metric in METRICS:
             values = [i[metric] for i in items]
             entry[metric] = statistics.fmean(values)
             entry[f"{metric}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+            scores = [i["scores"][metric] for i in items if "scores" in i]
+            if len(scores) == len(items) and len({len(v) for v in scores}) == 1:
+                array = np.asarray(scores, dtype=np.float64)  # (seeds, videos)
+                ci = interval(array)
+                entry[f"{metric}_ci"] = [round(ci.low, 2), round(ci.high, 2)]
+                entry["_scores"][metric] = array
+        for key in ("effective_rank", "pair_cka"):
+            if all(key in i for i in items):
+                entry[key] = statistics.fmean(i[key] for i in items)
         out.append(entry)
     return out
 
 
 def claims(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Each claimed ordering, checked on the seed means (linear top-1 and R@1)."""
-    def get(table: int, row: str, modality: str, metric: str) -> float | None:
-        key = (table, row, modality)
-        e = next((s for s in summary if (s["table"], s["row"], s["modality"]) == key), None)
-        return None if e is None else e[metric]
+    """Each claimed ordering per setting: the paired difference over seeds and test videos, its
+    interval and verdict (``eval.stats.compare``); without per-video scores only the seed means
+    are compared (``verdict`` None)."""
+    from vimix_ssl.eval.stats import compare
 
-    checks = []
+    index = {(s.get("setting", ""), s["table"], s["row"], s["modality"]): s for s in summary}
+    checks: list[dict[str, Any]] = []
 
-    def check(text: str, table: int, better: str, worse: str, modality: str) -> None:
+    def check(text: str, setting: str, table: int, better: str, worse: str, modality: str,
+              worse_modality: str | None = None) -> None:
+        a = index.get((setting, table, better, modality))
+        b = index.get((setting, table, worse, worse_modality or modality))
+        if a is None or b is None:
+            return
         for metric in ("linear_top1", "r_at_1"):
-            a, b = get(table, better, modality, metric), get(table, worse, modality, metric)
-            if a is not None and b is not None:
-                checks.append({"claim": f"{text} ({modality}, {metric})", "better": a, "worse": b,
-                               "holds": a > b})
+            entry = {"setting": setting, "claim": f"{text} ({modality}, {metric})", "better": a[metric],
+                     "worse": b[metric], "verdict": None}
+            sa, sb = a["_scores"].get(metric), b["_scores"].get(metric)
+            if sa is not None and sb is not None and sa.shape == sb.shape:
+                c = compare(sa, sb)
+                entry.update(difference=round(c.difference.mean, 2), low=round(c.difference.low, 2),
+                             high=round(c.difference.high, 2), verdict=c.verdict)
+                entry["holds"] = c.verdict == "holds"
+            else:
+                entry["holds"] = a[metric] > b[metric]
+            checks.append(entry)
 
-    for row in ("+temporal cutmix", "+ST cutmix", "+VideoMix"):
-        check(f"Table 1: +mixup beats {row}", 1, "+mixup", row, "rgb")
-    check("Table 1: +mixup beats MoCo", 1, "+mixup", "MoCo", "rgb")
-    for m in ("rgb", "flow"):
-        check("Table 2: CM mixup beats (input) mixup", 2, "+CM mixup", "+mixup", m)
-        check("Table 2: CM cutmix s+t+c beats CM cutmix s", 2, "+CM cutmix s+t+c", "+CM cutmix s", m)
-        check("Table 2: random CM layer beats same layer", 2, "+CM cutmix s+t+c, random layer",
-              "+CM cutmix s+t+c", m)
-        check("Table 2: CM cutmix (random layer) beats mixup", 2, "+CM cutmix s+t+c, random layer",
-              "+mixup", m)
-    for m in ("joint", "motion"):
-        check("Table 5: +CMMC beats SkeletonCLR", 5, "SkeletonCLR + CMMC", "SkeletonCLR", m)
-    for metric in ("linear_top1", "r_at_1"):
-        a = get(2, "stage 0", "flow", metric)
-        b = get(2, "stage 0", "rgb", metric)
-        if a is not None and b is not None:
-            checks.append({"claim": f"flow beats RGB on motion classes (stage 0, {metric})",
-                           "better": a, "worse": b, "holds": a > b})
+    for setting in dict.fromkeys(s.get("setting", "") for s in summary):
+        for row in ("+temporal cutmix", "+ST cutmix", "+VideoMix"):
+            check(f"Table 1: +mixup beats {row}", setting, 1, "+mixup", row, "rgb")
+        check("Table 1: +mixup beats MoCo", setting, 1, "+mixup", "MoCo", "rgb")
+        for m in ("rgb", "flow"):
+            check("Table 2: CM mixup beats (input) mixup", setting, 2, "+CM mixup", "+mixup", m)
+            check("Table 2: CM cutmix s+t+c beats CM cutmix s", setting, 2, "+CM cutmix s+t+c",
+                  "+CM cutmix s", m)
+            random_layer = "+CM cutmix s+t+c, random layer"
+            check("Table 2: random CM layer beats same layer", setting, 2, random_layer,
+                  "+CM cutmix s+t+c", m)
+            check("Table 2: CM cutmix (random layer) beats mixup", setting, 2, random_layer, "+mixup", m)
+            check("CMMC diagnostic: CM cutmix s+t+c beats stage 0", setting, 2, "+CM cutmix s+t+c",
+                  "stage 0", m)
+        check("flow beats RGB on motion classes (stage 0)", setting, 2, "stage 0", "stage 0", "flow", "rgb")
+        for m in ("joint", "motion"):
+            check("Table 5: +CMMC beats SkeletonCLR", setting, 5, "SkeletonCLR + CMMC", "SkeletonCLR", m)
     return checks
+
+
+def _ci(entry: dict[str, Any], metric: str) -> str:
+    ci = entry.get(f"{metric}_ci")
+    text = f"{entry[metric]:.1f} ± {entry[metric + '_std']:.1f}"
+    return text + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
 
 
 def render(summary: list[dict[str, Any]], checks: list[dict[str, Any]], cfg: StudyConfig,
            command: str) -> str:
     lines = ["# Reproduction study on the synthetic benchmarks", "", f"Command: `{command}`", "",
-             f"Seeds {cfg.seeds}; demo sizes {asdict(cfg.demo)}; {cfg.stage_epochs} epochs per row stage.",
-             "Percentages on the test split, mean ± std over seeds.", ""]
-    for table in sorted({s["table"] for s in summary}):
-        lines += [f"## Table {table}", "", "| row | modality | linear top-1 | R@1 | kNN top-1 |",
-                  "|---|---|---|---|---|"]
-        for s in (s for s in summary if s["table"] == table):
-            lines.append(f"| {s['row']} | {s['modality']} | " + " | ".join(
-                f"{s[m]:.1f} ± {s[m + '_std']:.1f}" for m in ("linear_top1", "r_at_1", "knn_top1")) + " |")
-        lines.append("")
-    lines += ["## Claimed orderings", "", "| claim | better row | other row | holds |", "|---|---|---|---|"]
+             f"Seeds {cfg.seeds}; settings {cfg.settings}; demo sizes {asdict(cfg.demo)} with "
+             f"{cfg.video_per_class} videos per class; {cfg.stage_epochs} epochs per row stage.",
+             "Percentages on the test split: mean ± std over seeds [95 % bootstrap interval over seeds and "
+             "test videos]. Verdicts: *holds* = the paired difference's interval is above 0, *reversed* = "
+             "below 0, *not resolved* = it contains 0.", ""]
+    for setting in dict.fromkeys(s.get("setting", "") for s in summary):
+        for table in sorted({s["table"] for s in summary if s.get("setting", "") == setting}):
+            title = f"## Table {table}" + (f" — {setting}" if setting else "")
+            lines += [title, "", "| row | modality | linear top-1 | R@1 | kNN top-1 | effective rank | "
+                      "RGB-flow (joint-motion) CKA |", "|---|---|---|---|---|---|---|"]
+            for s in (s for s in summary if s["table"] == table and s.get("setting", "") == setting):
+                extra = " | ".join(f"{s[k]:.2f}" if k in s else "" for k in ("effective_rank", "pair_cka"))
+                lines.append(f"| {s['row']} | {s['modality']} | "
+                             + " | ".join(_ci(s, m) for m in METRICS) + f" | {extra} |")
+            lines.append("")
+    lines += ["## Claimed orderings", "",
+              "| setting | claim | better row | other row | difference | verdict |",
+              "|---|---|---|---|---|---|"]
     for c in checks:
-        holds = "yes" if c["holds"] else "no"
-        lines.append(f"| {c['claim']} | {c['better']:.1f} | {c['worse']:.1f} | {holds} |")
+        if c["verdict"] is None:
+            difference, verdict = "", ("higher mean (no intervals)" if c["holds"] else "no")
+        else:
+            difference = f"{c['difference']:+.1f} [{c['low']:+.1f}, {c['high']:+.1f}]"
+            verdict = c["verdict"]
+        lines.append(f"| {c['setting']} | {c['claim']} | {c['better']:.1f} | {c['worse']:.1f} | "
+                     f"{difference} | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
+def _public(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: v for k, v in e.items() if not k.startswith("_")} for e in entries]
+
+
 def run_study(cfg: StudyConfig, command: str = "vimix study") -> dict[str, Any]:
+    from vimix_ssl.utils.threads import configure_threads
+
+    configure_threads()
     out = Path(cfg.demo.out)
-    data_dir = out / "data"
-    root, flow_dir = prepare_video_data(cfg.demo, data_dir)
-    ntu_dir = prepare_skeleton_data(cfg.demo, data_dir)
-    eval_cfg = evaluation_config(cfg.demo, video_pretrain_config(cfg.demo, root, flow_dir, out),
-                                 flow_dir, ntu_dir, out / "feature_cache")
+    unknown = sorted(set(cfg.settings) - set(SETTINGS))
+    if unknown:
+        raise ValueError(f"study settings {unknown}: expected some of {sorted(SETTINGS)}")
     rows: list[dict[str, Any]] = []
-    for seed in cfg.seeds:
-        log.info(f"seed {seed}")
-        rows += run_seed(cfg, seed, out, root, flow_dir, ntu_dir, eval_cfg)
-        atomic_write_json(out / "study_rows.json", rows)  # partial results survive an interruption
+    for number, setting in enumerate(cfg.settings):
+        demo = replace(cfg.demo, out=str(out / setting), video_per_class=cfg.video_per_class,
+                       **SETTINGS[setting])
+        data_dir = out / setting / "data"
+        root, flow_dir = prepare_video_data(demo, data_dir)
+        ntu_dir = prepare_skeleton_data(demo, out / "data")  # skeletons: one setting, run once
+        eval_cfg = evaluation_config(demo, video_pretrain_config(demo, root, flow_dir, out / setting),
+                                     flow_dir, ntu_dir, out / setting / "feature_cache")
+        video_tables = [t for t in cfg.tables if t in (1, 2)]
+        skeleton_tables = [t for t in cfg.tables if t == 5] if number == 0 else []
+        for seed in cfg.seeds:
+            log.info(f"{setting}: seed {seed}")
+            for tables, name in ((video_tables, setting), (skeleton_tables, "skeleton")):
+                if tables:
+                    new = run_seed(cfg, seed, out / name, root, flow_dir, ntu_dir, eval_cfg, tables, demo)
+                    rows += [{"setting": name, **r} for r in new]
+            atomic_write_json(out / "study_rows.json", rows)  # partial results survive an interruption
     summary = summarise(rows)
     checks = claims(summary)
-    result = {"config": asdict(cfg), "command": command, "rows": rows, "summary": summary, "claims": checks}
+    result = {"config": asdict(cfg), "command": command, "rows": rows, "summary": _public(summary),
+              "claims": checks}
     atomic_write_json(out / "study.json", result)
     atomic_write_text(out / "study.md", render(summary, checks, cfg, command))
     return result

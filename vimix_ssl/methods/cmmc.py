@@ -7,7 +7,8 @@ One step, for a batch holding two views of modality m1 and the partner modality 
 2. ``g1 = f1_q(x1_q, 0→k)``; ``g2 = f2_q(x2[perm], 0→l)`` under ``torch.no_grad`` with
    ``f2_q`` in eval mode: the partner is the **other modality of another instance**.
    ``x2`` is the partner modality's first (query) view of the same clips.
-3. ``feature_cutmix(g1, g2)`` → ``(g_mix, λ, perm)``; ``q = head_q(f1_q(g_mix, k→end))``.
+3. ``feature_cutmix(g1, g2)`` (Vi-Mix eqs. 7–9, λ₀ ~ Beta(α, α)) → ``(g_mix, λ, perm)``;
+   ``q = head_q(f1_q(g_mix, k→end))``.
 4. Keys of ``x1_k`` from m1's key encoder (EMA-updated first), i-Mix loss against the
    batch keys + m1's queue, then enqueue into m1's queue. Nothing of m2 changes.
 
@@ -19,7 +20,8 @@ with a different stage list means the partner cut of the nearest relative depth.
 
 ``cross_modal=False`` is manifold mixing within m1 (Table 2 "+ mixup" rows): the
 partner map is ``g1[perm]`` (m1's own features of instance ``perm[i]`` at the same cut,
-as in manifold mixup; gradients flow through both).
+as in manifold mixup; gradients flow through both); such a stage has no partner and does
+not load one.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from torch import Tensor, nn
 
 from vimix_ssl.methods.config import StageConfig
 from vimix_ssl.methods.registry import register_stage_method
+from vimix_ssl.mixing import boxes
 from vimix_ssl.mixing.feature_mix import AXES_CHOICES, OPS, feature_cutmix
 from vimix_ssl.models.base import StagedEncoder
 from vimix_ssl.ssl.distributed import all_gather_nograd, rank
@@ -90,7 +93,8 @@ class CrossModalManifoldCutMix(nn.Module):
 
     def __init__(self, mocos: nn.ModuleDict, train: str, partner: str | None, op: str = "cutmix",
                  axes: str = "s+t+c", cross_modal: bool = True, random_partner_layer: bool = True,
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, alpha: float = 1.0,
+                 fold_lambda: bool = False) -> None:
         super().__init__()
         if train not in mocos:
             raise ValueError(f"CMMC: trained modality {train!r} has no MoCo; modalities: {list(mocos)}")
@@ -105,6 +109,10 @@ class CrossModalManifoldCutMix(nn.Module):
         if not cross_modal and random_partner_layer:
             raise ValueError("CMMC: cross_modal=false mixes m1's own features at the same cut; "
                              "set random_partner_layer=false")
+        if not alpha > 0:
+            raise ValueError(f"CMMC: mixing.alpha={alpha} must be > 0 (λ₀ ~ Beta(α, α))")
+        if fold_lambda and op != "mixup":
+            raise ValueError("CMMC: fold_lambda applies to op='mixup' only (cutmix's λ is the pasted volume)")
         if op == "mixup" and random_partner_layer:
             raise ValueError("CMMC: op='mixup' needs equal feature shapes, i.e. l = k: set "
                              "random_partner_layer=false")
@@ -112,6 +120,7 @@ class CrossModalManifoldCutMix(nn.Module):
         self.train_modality, self.partner = train, partner if cross_modal else None
         self.op, self.axes = op, axes
         self.cross_modal, self.random_partner_layer = cross_modal, random_partner_layer
+        self.alpha, self.fold_lambda = alpha, fold_lambda
         self.generator = generator
 
     def partner_features(self, batch: dict, perm: Tensor, cut: int) -> tuple[Tensor, str]:
@@ -127,8 +136,7 @@ class CrossModalManifoldCutMix(nn.Module):
         encoder = moco.encoder_q
         x_q, x_k = batch[self.train_modality]
         b = x_q.shape[0]
-        device = self.generator.device if self.generator is not None else "cpu"
-        perm = torch.randperm(b, generator=self.generator, device=device).to(x_q.device)
+        perm = boxes.sample_perm(b, self.generator).to(x_q.device)  # (B,) partner instances
 
         if self.cross_modal:
             partner_encoder = self.mocos[self.partner].encoder_q
@@ -142,7 +150,8 @@ class CrossModalManifoldCutMix(nn.Module):
         else:
             g2, layout2 = g1[perm], encoder.feature_layout
         mixed = feature_cutmix(g1, g2, encoder.feature_layout, layout2, axes=self.axes, op=self.op,
-                               perm=perm, generator=self.generator)
+                               perm=perm, generator=self.generator, alpha=self.alpha,
+                               fold_lambda=self.fold_lambda)
         q = moco.project(encoder.forward_from(mixed.x, cut))  # (B, dim)
 
         moco.momentum_update()
@@ -160,7 +169,8 @@ class CrossModalManifoldCutMix(nn.Module):
 @register_stage_method("cmmc")
 def build_cmmc(stage: StageConfig, mocos: nn.ModuleDict) -> nn.Module:
     """CMMC stage: ``stage.train`` learns, ``stage.partner`` is the frozen partner."""
-    mixing = stage.mixing
-    return CrossModalManifoldCutMix(mocos, stage.train, stage.partner, op=mixing.op, axes=mixing.axes,
-                                    cross_modal=mixing.cross_modal,
-                                    random_partner_layer=mixing.random_partner_layer)
+    mixing = stage.mixing  # resolved by StageConfig: every field CMMC reads is set
+    return CrossModalManifoldCutMix(mocos, stage.train, stage.partner, op=mixing.op,
+                                    axes=mixing.axes or "s+t+c", cross_modal=mixing.cross_modal,
+                                    random_partner_layer=mixing.random_partner_layer, alpha=mixing.alpha,
+                                    fold_lambda=bool(mixing.fold_lambda))

@@ -49,8 +49,8 @@ class MoCo(nn.Module):
         momentum_update(self.head_k, self.head_q, self.momentum)
 
     def project(self, features: Tensor) -> Tensor:
-        """Query head + L2-normalise: (B, F) -> (B, dim)."""
-        return F.normalize(self.head_q(features), dim=1)
+        """Query head + L2-normalise in fp32 (also under autocast): (B, F) -> (B, dim) float32."""
+        return F.normalize(self.head_q(features).float(), dim=1)
 
     def query(self, x: Tensor) -> Tensor:
         """Input (B, ...) -> normalised query embeddings (B, dim)."""
@@ -66,21 +66,28 @@ class MoCo(nn.Module):
         use_shuffle = self.shuffle_bn and dist.is_distributed()
         if use_shuffle:
             x_k, unshuffle = dist.shuffle_batch(x_k)
-        k = F.normalize(self.head_k(self.encoder_k(x_k)), dim=1)  # (B, dim)
+        k = F.normalize(self.head_k(self.encoder_k(x_k)).float(), dim=1)  # (B, dim) float32
         if use_shuffle:
             k = dist.unshuffle_batch(k, unshuffle)
         return k
 
     def logits(self, q: Tensor, k_all: Tensor) -> Tensor:
-        """i-Mix form: q (B, dim) · [k_all (B_global, dim) ; queue]ᵀ / τ -> (B, B_global + K)."""
-        queue = self.queue.snapshot().to(q.dtype)  # (dim, K), detached: enqueue writes in place
-        return torch.cat([q @ k_all.to(q.dtype).T, q @ queue], dim=1) / self.temperature
+        """i-Mix form: q (B, dim) · [k_all (B_global, dim) ; queue]ᵀ / τ -> (B, B_global + K), float32.
+
+        Computed with autocast off: in bf16 ``q·k/τ`` at τ = 0.07 is off by up to ~0.1 logit units.
+        """
+        with torch.autocast(q.device.type, enabled=False):
+            q = q.float()
+            queue = self.queue.snapshot().float()  # (dim, K), detached: enqueue writes in place
+            return torch.cat([q @ k_all.float().T, q @ queue], dim=1) / self.temperature
 
     def moco_logits(self, q: Tensor, k: Tensor) -> Tensor:
-        """MoCo form: [q·k⁺ , q·queue] / τ -> (B, 1 + K), positive in column 0."""
-        queue = self.queue.snapshot().to(q.dtype)  # (dim, K)
-        positive = (q * k.to(q.dtype)).sum(dim=1, keepdim=True)  # (B, 1)
-        return torch.cat([positive, q @ queue], dim=1) / self.temperature
+        """MoCo form: [q·k⁺ , q·queue] / τ -> (B, 1 + K) float32, positive in column 0 (autocast off)."""
+        with torch.autocast(q.device.type, enabled=False):
+            q = q.float()
+            queue = self.queue.snapshot().float()  # (dim, K)
+            positive = (q * k.float()).sum(dim=1, keepdim=True)  # (B, 1)
+            return torch.cat([positive, q @ queue], dim=1) / self.temperature
 
     def enqueue(self, k_all: Tensor) -> None:
         """Write the global batch of keys (B_global, dim) into the queue."""

@@ -62,13 +62,16 @@ def build_plain_moco(stage: StageConfig, mocos: nn.ModuleDict) -> nn.Module:
 
 @register_stage_method("input")
 def build_imix(stage: StageConfig, mocos: nn.ModuleDict) -> nn.Module:
-    """MoCo + i-Mix with an input-space mixer from the mixing registry (per-sample λ)."""
-    import inspect
+    """MoCo + i-Mix with an input-space mixer from the mixing registry (per-sample λ).
 
-    from vimix_ssl.mixing.registry import MIXERS, build_mixer, canonical_name
+    ``stage.mixing`` is resolved (``StageConfig``): ``alpha`` / ``fold_lambda`` are set unless
+    ``mixer_kwargs`` holds them, and ``fold_lambda`` only for mixers that take it.
+    """
+    from vimix_ssl.mixing.registry import build_mixer
 
     mixing = stage.mixing
-    kwargs = {"alpha": mixing.alpha, "per_sample": True, **mixing.mixer_kwargs}
-    if "fold_lambda" in inspect.signature(MIXERS[canonical_name(mixing.mixer)].factory).parameters:
-        kwargs.setdefault("fold_lambda", mixing.fold_lambda)
-    return MoCoMethod(mocos, stage.train, mixer=build_mixer(mixing.mixer, **kwargs))
+    kwargs = {"per_sample": True, **mixing.mixer_kwargs}
+    for name in ("alpha", "fold_lambda"):
+        if getattr(mixing, name) is not None:
+            kwargs[name] = getattr(mixing, name)
+    return MoCoMethod(mocos, stage.train, mixer=build_mixer(mixing.mixer or "mixup", **kwargs))

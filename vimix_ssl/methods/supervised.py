@@ -5,7 +5,9 @@ mixes the clip batch with the configured mixer (label-agnostic ``Mixed(x, lam, p
 derives soft targets (with optional label smoothing) and returns the soft-target
 cross-entropy. ``mixer="svmix"`` switches to SV-Mix's disentangled training (an EMA teacher
 of this classifier trains the volume selector; the classifier learns on the detached
-mixed clip). ``mix_probability`` applies the mixer to only that share of batches (peer
+mixed clip; the teacher runs in eval mode unless ``mixer_kwargs.teacher_mode: train``, and
+λ's α is per module: ``alpha_temporal`` 0.8, ``alpha_spatial`` 1.0, seed 000).
+``mix_probability`` applies the mixer to only that share of batches (peer
 taeoh-kim/temporal_data_augmentation: 0.5 for the CutMix family in seed 002 Table 4).
 Stochastic depth and the R3D-RS recipe are encoder/optimiser settings (``encoder_kwargs``
 such as ``drop_path_rate``), not part of this module.

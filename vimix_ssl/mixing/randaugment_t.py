@@ -7,13 +7,28 @@ magnitude ``M_t = linspace(M1, M2, T)[t]``. Variants (seed 002 Table 2 / §4.2, 
 * ``temporal``  — M2 = M, M1 ~ U(0.1, M) (the magnitude grows over the clip);
 * ``temporal+`` — δ ~ U(0, 0.5·M), (M1, M2) = (M − δ, M + δ); the ramp is reversed with
   ``reverse_probability`` (peer code: 0.5; the paper text gives only M − δ → M + δ);
-* ``mix``       — spatial or temporal+ with probability ``mix_probability`` (0.5) each call.
+* ``mix``       — spatial or temporal+ with probability ``mix_probability`` (0.5) per clip.
 
-The end magnitudes are drawn once per clip and shared by its N ops (paper Fig. 2).
-Magnitudes live on ``[0, max_magnitude]`` (peer: 0–30, paper grid M ∈ {3, 5, 10}) and are
-clamped there. Works on uint8 clips or float clips in [0, 1], layout ``(C, T, H, W)`` with
-C = 1 or 3, or a batch ``(B, C, T, H, W)`` (fresh ops per clip). Geometric ops fill with 0
-and sample bilinearly; each op draws one sign per clip (shared by its frames).
+``draw_per``: ``"op"`` (default; peer taeoh-kim/temporal_data_augmentation draws δ and the
+reversal inside its loop over the N ops) or ``"clip"`` (one (M1, M2) shared by the clip's
+N ops, our earlier reading of the paper's Fig. 2).
+
+``magnitude_convention`` — what a magnitude means (M on ``[0, max_magnitude]``, 0–30):
+
+* ``"paper"`` (default): the peer's ``augment_list`` ranges, ``value = low + (high − low) ·
+  M / 30``: rotate 0–30°, shear 0–0.3, translate 0–100 px (absolute), solarize threshold
+  0–256 (pixels >= threshold inverted: M = 10 -> 85.3), posterize 0–4 bits kept (at least 1,
+  the end values truncated before the per-frame interpolation, as the peer does), colour /
+  contrast / brightness / sharpness factor 0.1–1.9 (unsigned: M = 10 -> 0.7); geometric ops
+  get a random sign; ops are the peer's 15 including Invert;
+* ``"timm"``: the timm/RandAugment "increasing" mapping (``op_ranges`` = value at the
+  maximum magnitude): rotate 30°, shear 0.3, translate 0.45 of the frame, solarize threshold
+  ``256·(1 − M/30)``, posterize ``8 − round(4·M/30)`` bits kept, enhance factor
+  ``1 ± 0.9·M/30`` (signed); 14 ops without Invert (our earlier default).
+
+Works on uint8 clips or float clips in [0, 1], layout ``(C, T, H, W)`` with C = 1 or 3, or
+a batch ``(B, C, T, H, W)`` (fresh ops per clip). Geometric ops turn about the frame centre,
+fill with 0 and sample bilinearly; each op draws one sign per clip (shared by its frames).
 """
 
 from __future__ import annotations
@@ -29,23 +44,37 @@ from torch import Tensor
 from vimix_ssl.mixing.boxes import sample_uniform
 
 Variant = Literal["spatial", "temporal", "temporal+", "mix"]
+Convention = Literal["paper", "timm"]
 VARIANTS = ("spatial", "temporal", "temporal+", "mix")
-OPS = ("identity", "autocontrast", "equalize", "rotate", "solarize", "color", "posterize", "contrast",
-       "brightness", "sharpness", "shear_x", "shear_y", "translate_x", "translate_y")
-# Value of each op at the maximum magnitude (timm/RandAugment "increasing" conventions):
-# degrees, shear factor, fraction of the frame, solarize threshold drop, posterize bits
-# removed, enhance factor deviation from 1.
+CONVENTIONS = ("paper", "timm")
+DRAW_PER = ("op", "clip")
+# The peer's augment_list, in its order (Invert included).
+PAPER_OPS = ("identity", "autocontrast", "equalize", "invert", "rotate", "posterize", "solarize", "color",
+             "contrast", "brightness", "sharpness", "shear_x", "shear_y", "translate_x", "translate_y")
+TIMM_OPS = ("identity", "autocontrast", "equalize", "rotate", "solarize", "color", "posterize", "contrast",
+            "brightness", "sharpness", "shear_x", "shear_y", "translate_x", "translate_y")
+OPS = PAPER_OPS  # every op either convention knows
+# paper: (low, high) of the peer's augment_list, value = low + (high - low) * M / max_magnitude
+PAPER_RANGES = {"rotate": (0.0, 30.0), "posterize": (0.0, 4.0), "solarize": (0.0, 256.0),
+                "color": (0.1, 1.9), "contrast": (0.1, 1.9), "brightness": (0.1, 1.9),
+                "sharpness": (0.1, 1.9),
+                "shear_x": (0.0, 0.3), "shear_y": (0.0, 0.3), "translate_x": (0.0, 100.0),
+                "translate_y": (0.0, 100.0)}
+PAPER_SIGNED = {"rotate", "shear_x", "shear_y", "translate_x", "translate_y"}
+# timm: value of each op at the maximum magnitude: degrees, shear factor, fraction of the
+# frame, solarize threshold drop (fraction of 256), posterize bits removed, enhance deviation.
 DEFAULT_OP_RANGES = {"rotate": 30.0, "shear_x": 0.3, "shear_y": 0.3, "translate_x": 0.45,
                      "translate_y": 0.45, "solarize": 1.0, "posterize": 4.0, "color": 0.9,
                      "contrast": 0.9, "brightness": 0.9, "sharpness": 0.9}
 SIGNED = {"rotate", "shear_x", "shear_y", "translate_x", "translate_y", "color", "contrast",
           "brightness", "sharpness"}
+ENHANCE = ("color", "contrast", "brightness", "sharpness")
 
 
 @dataclass(frozen=True)
 class RandAugmentTParams:
     ops: tuple[str, ...]
-    magnitudes: Tensor  # (T,) float64, the per-frame magnitude shared by all ops
+    magnitudes: tuple[Tensor, ...]  # one (T,) float64 per op: the per-frame magnitude
     signs: tuple[float, ...]  # one ±1 per op
 
 
@@ -76,7 +105,7 @@ def _equalize(frames: Tensor) -> Tensor:
 
 
 def _affine(frames: Tensor, op: str, value: Tensor) -> Tensor:
-    """Per-frame rotate/shear/translate by ``value`` (T,) (degrees, shear factor, frame fraction)."""
+    """Per-frame rotate/shear/translate by ``value`` (T,) (degrees, shear factor, pixels)."""
     t, _, h, w = frames.shape
     matrix = torch.eye(3, dtype=torch.float64).repeat(t, 1, 1)  # pixel space, output -> input
     value = value.to(torch.float64)
@@ -89,9 +118,9 @@ def _affine(frames: Tensor, op: str, value: Tensor) -> Tensor:
     elif op == "shear_y":
         matrix[:, 1, 0] = value
     elif op == "translate_x":
-        matrix[:, 0, 2] = value * w
+        matrix[:, 0, 2] = value
     else:  # translate_y
-        matrix[:, 1, 2] = value * h
+        matrix[:, 1, 2] = value
     scale = torch.diag(torch.tensor([2.0 / w, 2.0 / h, 1.0], dtype=torch.float64))
     theta = (scale @ matrix @ torch.linalg.inv(scale))[:, :2].to(frames.dtype).to(frames.device)
     grid = F.affine_grid(theta, list(frames.shape), align_corners=False)
@@ -99,10 +128,17 @@ def _affine(frames: Tensor, op: str, value: Tensor) -> Tensor:
 
 
 def apply_op(frames: Tensor, op: str, value: Tensor) -> Tensor:
-    """One op on float frames ``(T, C, H, W)`` in [0, 1] with per-frame op values ``(T,)``."""
+    """One op on float frames ``(T, C, H, W)`` in [0, 1] with per-frame op values ``(T,)``.
+
+    Values: degrees (rotate), shear factor, pixels (translate), threshold on the 0–255 scale
+    (solarize: levels >= threshold are inverted), bits kept (posterize), enhance factor
+    (PIL ``ImageEnhance``: 1 = unchanged); identity/autocontrast/equalize/invert take none.
+    """
     value = value.to(frames.device)
     if op == "identity":
         return frames
+    if op == "invert":
+        return 1.0 - frames
     if op == "autocontrast":
         low = frames.amin(dim=(2, 3), keepdim=True)
         high = frames.amax(dim=(2, 3), keepdim=True)
@@ -110,14 +146,14 @@ def apply_op(frames: Tensor, op: str, value: Tensor) -> Tensor:
     if op == "equalize":
         return _equalize(frames)
     if op == "solarize":
-        threshold = (1.0 - value).to(frames.dtype).view(-1, 1, 1, 1)
-        return torch.where(frames > threshold, 1.0 - frames, frames)
+        levels = (frames * 255).round()
+        return torch.where(levels >= value.to(frames.dtype).view(-1, 1, 1, 1), 1.0 - frames, frames)
     if op == "posterize":
-        bits = (8 - value.round()).clamp(1, 8).to(torch.long).view(-1, 1, 1, 1)
+        bits = value.round().clamp(1, 8).to(torch.long).view(-1, 1, 1, 1)
         levels = (frames * 255).round().long()
         mask = (255 >> (8 - bits)) << (8 - bits)
         return ((levels & mask).to(frames.dtype) / 255)
-    factor = (1.0 + value).to(frames.dtype)
+    factor = value.to(frames.dtype)
     if op == "brightness":
         return _blend(frames, torch.zeros_like(frames), factor)
     if op == "color":
@@ -141,28 +177,44 @@ class RandAugmentT:
     def __init__(self, num_ops: int = 2, magnitude: float = 10.0, variant: Variant = "temporal+",
                  max_magnitude: float = 30.0, reverse_probability: float = 0.5,
                  mix_probability: float = 0.5, min_start_magnitude: float = 0.1,
-                 ops: tuple[str, ...] = OPS, op_ranges: dict[str, float] | None = None) -> None:
+                 ops: tuple[str, ...] | None = None, op_ranges: dict[str, float] | None = None,
+                 magnitude_convention: Convention = "paper", draw_per: Literal["op", "clip"] = "op") -> None:
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        if magnitude_convention not in CONVENTIONS:
+            raise ValueError(f"magnitude_convention must be one of {CONVENTIONS}, "
+                             f"got {magnitude_convention!r}")
+        if draw_per not in DRAW_PER:
+            raise ValueError(f"draw_per must be one of {DRAW_PER}, got {draw_per!r}")
         if num_ops < 0:
             raise ValueError(f"num_ops must be >= 0, got {num_ops}")
         if not 0 <= magnitude <= max_magnitude:
             raise ValueError(f"magnitude must be in [0, max_magnitude={max_magnitude}], got {magnitude}")
+        if op_ranges and magnitude_convention != "timm":
+            raise ValueError("op_ranges applies to magnitude_convention='timm'; the paper convention uses "
+                             "the peer's fixed ranges")
+        ops = tuple(ops) if ops is not None else (PAPER_OPS if magnitude_convention == "paper" else TIMM_OPS)
         unknown = [op for op in ops if op not in OPS]
         if unknown or not ops:
             raise ValueError(f"ops must be a non-empty subset of {OPS}, got unknown {unknown}")
         self.num_ops, self.magnitude, self.variant = int(num_ops), float(magnitude), variant
         self.max_magnitude, self.reverse_probability = float(max_magnitude), float(reverse_probability)
         self.mix_probability, self.min_start_magnitude = float(mix_probability), float(min_start_magnitude)
-        self.ops = tuple(ops)
+        self.convention, self.draw_per = magnitude_convention, draw_per
+        self.ops = ops
         self.op_ranges = {**DEFAULT_OP_RANGES, **(op_ranges or {})}
 
-    def end_magnitudes(self, generator: torch.Generator | None = None) -> tuple[float, float]:
-        """(M1, M2) for one clip according to the variant."""
+    def clip_variant(self, generator: torch.Generator | None = None) -> str:
+        """The variant for one clip (``mix`` resolves to spatial or temporal+)."""
+        if self.variant != "mix":
+            return self.variant
+        return "spatial" if sample_uniform(1, generator).item() < self.mix_probability else "temporal+"
+
+    def end_magnitudes(self, generator: torch.Generator | None = None,
+                       variant: str | None = None) -> tuple[float, float]:
+        """(M1, M2) for one draw according to ``variant`` (default: this clip's variant)."""
         m = self.magnitude
-        variant = self.variant
-        if variant == "mix":
-            variant = "spatial" if sample_uniform(1, generator).item() < self.mix_probability else "temporal+"
+        variant = variant or self.clip_variant(generator)
         if variant == "spatial":
             return m, m
         if variant == "temporal":
@@ -174,20 +226,46 @@ class RandAugmentT:
         return m - delta, m + delta
 
     def sample(self, num_frames: int, generator: torch.Generator | None = None) -> RandAugmentTParams:
-        """Draw ops, signs and the per-frame magnitudes ``(T,)`` for one clip."""
+        """Draw ops, signs and each op's per-frame magnitudes ``(T,)`` for one clip."""
         choice = torch.randint(0, len(self.ops), (self.num_ops,), generator=generator,
                                device=generator.device if generator is not None else "cpu")
         ops = tuple(self.ops[int(i)] for i in choice)
         signs = tuple(-1.0 if u < 0.5 else 1.0 for u in sample_uniform(self.num_ops, generator).tolist())
-        m1, m2 = self.end_magnitudes(generator)
-        magnitudes = torch.linspace(m1, m2, num_frames, dtype=torch.float64).clamp(0, self.max_magnitude)
+        variant = self.clip_variant(generator)
+        ends = [self.end_magnitudes(generator, variant)]
+        if self.draw_per == "op":  # peer: δ and the reversal drawn inside the loop over ops
+            ends += [self.end_magnitudes(generator, variant) for _ in range(self.num_ops - 1)]
+        else:
+            ends *= self.num_ops
+        ramps = (torch.linspace(m1, m2, num_frames, dtype=torch.float64) for m1, m2 in ends[:self.num_ops])
+        magnitudes = tuple(ramp.clamp(0, self.max_magnitude) for ramp in ramps)
         return RandAugmentTParams(ops, magnitudes, signs)
 
-    def op_values(self, op: str, magnitudes: Tensor, sign: float) -> Tensor:
-        """Per-frame op values ``(T,)``: ``range · M_t / max_magnitude`` (± for signed ops)."""
+    def op_values(self, op: str, magnitudes: Tensor, sign: float,
+                  size: tuple[int, int] = (1, 1)) -> Tensor:
+        """Per-frame op values ``(T,)`` in ``apply_op`` units for ``magnitudes`` ``(T,)``; size = (H, W)."""
+        fraction = magnitudes / self.max_magnitude
+        if self.convention == "paper":
+            if op not in PAPER_RANGES:
+                return torch.zeros_like(magnitudes)
+            low, high = PAPER_RANGES[op]
+            if op == "posterize":  # peer: max(1, int(v)) at both ends, then int() of the interpolation
+                ends = (low + (high - low) * fraction[[0, -1]]).floor().clamp(min=1)
+                ramp = torch.linspace(0, 1, len(magnitudes), dtype=magnitudes.dtype)
+                return (ends[0] + (ends[1] - ends[0]) * ramp).floor()
+            value = low + (high - low) * fraction
+            return value * sign if op in PAPER_SIGNED else value
         if op not in self.op_ranges:
             return torch.zeros_like(magnitudes)
-        value = self.op_ranges[op] * magnitudes / self.max_magnitude
+        value = self.op_ranges[op] * fraction
+        if op == "solarize":
+            return 256.0 * (1.0 - value)
+        if op == "posterize":
+            return (8 - value.round()).clamp(1, 8)
+        if op in ENHANCE:
+            return 1.0 + sign * value
+        if op in ("translate_x", "translate_y"):
+            value = value * size[1 if op == "translate_x" else 0]
         return value * sign if op in SIGNED else value
 
     def apply(self, clip: Tensor, params: RandAugmentTParams) -> Tensor:
@@ -195,13 +273,16 @@ class RandAugmentT:
         if clip.dim() != 4 or clip.shape[0] not in (1, 3):
             raise ValueError("RandAugment-T expects a clip (C, T, H, W) with C in (1, 3), "
                              f"got {tuple(clip.shape)}")
-        if len(params.magnitudes) != clip.shape[1]:
-            raise ValueError(f"{len(params.magnitudes)} magnitudes for a clip of {clip.shape[1]} frames")
+        lengths = [len(m) for m in params.magnitudes]
+        if lengths != [clip.shape[1]] * len(params.ops):
+            raise ValueError(f"RandAugment-T parameters need one magnitude per frame ({clip.shape[1]}) for "
+                             f"each of the {len(params.ops)} ops")
         dtype = clip.dtype
         frames = clip.float() / 255 if dtype == torch.uint8 else clip
         frames = frames.transpose(0, 1).contiguous()  # (T, C, H, W)
-        for op, sign in zip(params.ops, params.signs):
-            frames = apply_op(frames, op, self.op_values(op, params.magnitudes, sign))
+        size = (frames.shape[2], frames.shape[3])
+        for op, magnitudes, sign in zip(params.ops, params.magnitudes, params.signs):
+            frames = apply_op(frames, op, self.op_values(op, magnitudes, sign, size))
         out = frames.transpose(0, 1)
         return (out * 255).round().clamp(0, 255).to(torch.uint8) if dtype == torch.uint8 else out.contiguous()
 

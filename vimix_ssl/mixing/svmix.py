@@ -11,6 +11,13 @@
   plus the auxiliary loss ``ω·|λ − mean(M)|``. The mixed clip is
   ``x̃ = M ⊙ x + (1 − M) ⊙ x[perm]``; labels use the drawn λ.
 
+The teacher is "frozen" (seed 000 §III-C): by default it runs in eval mode (``teacher_mode
+="eval"``: no dropout or drop-path, BN with the moving statistics copied from the student),
+so two forwards of the same clip agree; ``teacher_mode="train"`` keeps it in the student's
+mode (our earlier behaviour). λ ~ Beta(α, α) with a per-module α: ``alpha_temporal`` 0.8
+and ``alpha_spatial`` 1.0 ("we fixed α as 0.8 and 1 for temporal and spatial selective
+module respectively", seed 000 §IV-E); the partition is drawn first, then λ with its α.
+
 Works with any classifier made of a :class:`~vimix_ssl.models.base.StagedEncoder` (its
 ``forward_stages`` gives the volume features at cut ``feature_cut``) and a head module.
 Paper values not stated in seed 000 (attention width, ω, EMA momentum, feature stage) are
@@ -84,9 +91,10 @@ class SVMix(nn.Module):
     """
 
     def __init__(self, encoder: StagedEncoder, head: nn.Module, feature_cut: int | None = None,
-                 attention_dim: int = 128, temporal_probability: float = 0.5, alpha: float = 1.0,
-                 per_sample: bool = True, mask_loss_weight: float = 1.0, momentum: float = 0.999,
-                 upsample_mode: str = "trilinear") -> None:
+                 attention_dim: int = 128, temporal_probability: float = 0.5, alpha_temporal: float = 0.8,
+                 alpha_spatial: float = 1.0, per_sample: bool = True, mask_loss_weight: float = 1.0,
+                 momentum: float = 0.999, upsample_mode: str = "trilinear",
+                 teacher_mode: Literal["eval", "train"] = "eval") -> None:
         super().__init__()
         cut = encoder.num_stages if feature_cut is None else int(feature_cut)
         channels = encoder.cut_channels(cut)  # validates the cut
@@ -94,10 +102,14 @@ class SVMix(nn.Module):
             raise ValueError(f"temporal_probability must be in [0, 1], got {temporal_probability}")
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"momentum must be in [0, 1], got {momentum}")
-        if not alpha > 0:
-            raise ValueError(f"alpha must be > 0, got {alpha}")
-        self.feature_cut = cut
-        self.temporal_probability, self.alpha = float(temporal_probability), float(alpha)
+        if not (alpha_temporal > 0 and alpha_spatial > 0):
+            raise ValueError("alpha_temporal and alpha_spatial must be > 0, "
+                             f"got {alpha_temporal}, {alpha_spatial}")
+        if teacher_mode not in ("eval", "train"):
+            raise ValueError(f"teacher_mode must be 'eval' or 'train', got {teacher_mode!r}")
+        self.feature_cut, self.teacher_mode = cut, teacher_mode
+        self.temporal_probability = float(temporal_probability)
+        self.alpha = {"temporal": float(alpha_temporal), "spatial": float(alpha_spatial)}
         self.per_sample, self.mask_loss_weight = bool(per_sample), float(mask_loss_weight)
         self.momentum = float(momentum)
         self.selector = VolumeSelector(channels, attention_dim, upsample_mode)
@@ -105,6 +117,15 @@ class SVMix(nn.Module):
         self.teacher_head = copy.deepcopy(head)
         for parameter in [*self.teacher_encoder.parameters(), *self.teacher_head.parameters()]:
             parameter.requires_grad_(False)
+        self.train(encoder.training)
+
+    def train(self, mode: bool = True) -> SVMix:
+        """Selector in ``mode``; the teacher stays in eval mode unless ``teacher_mode="train"``."""
+        super().train(mode)
+        if self.teacher_mode == "eval":
+            self.teacher_encoder.eval()
+            self.teacher_head.eval()
+        return self
 
     @torch.no_grad()
     def update_teacher(self, encoder: nn.Module, head: nn.Module) -> None:
@@ -122,10 +143,10 @@ class SVMix(nn.Module):
         """
         boxes.check_video(x)
         count = x.shape[0]
-        lam = boxes.sample_lam(count, self.alpha, self.per_sample, None, generator)
-        perm = boxes.sample_perm(count, generator)
         temporal = boxes.sample_uniform(1, generator).item() < self.temporal_probability
         partition: Partition = "temporal" if temporal else "spatial"
+        lam = boxes.sample_lam(count, self.alpha[partition], self.per_sample, None, generator)
+        perm = boxes.sample_perm(count, generator)
         with torch.no_grad():
             features = self.teacher_encoder.forward_stages(x, 0, self.feature_cut)  # (B, C', T', H', W')
         perm_device, lam_device = perm.to(x.device), lam.to(device=x.device, dtype=torch.float32)

@@ -3,7 +3,14 @@
 An encoder file is a weights-only checkpoint (``vimix_ssl.utils.checkpoint``)::
 
     {"format": "vimix_ssl.encoder", "format_version": 1, "name": <registry name>,
-     "kwargs": {...plain data...}, "modality": "rgb", "state_dict": {...}, "meta": {...}}
+     "kwargs": {...plain data...}, "modality": "rgb", "state_dict": {...}, "meta": {...},
+     "inputs": {...}}
+
+``inputs`` is the record of what the encoder was trained on (``vimix_ssl.data.inputs``:
+modality, channels, flow units and quantisation, normalisation mean/std, clip length,
+frame size, dataset/split). Training checkpoints carry it per encoder
+(``encoders[m]["inputs"]``) and ``vimix export`` copies it. Files written before the record
+existed have none; evaluators then say so and use their config.
 
 ``load_encoder`` rebuilds the encoder from ``name`` and ``kwargs`` through the registry and
 loads the weights strictly: a missing file, a file for another architecture or a training
@@ -84,11 +91,19 @@ def weights_mismatch(name: str, kwargs: dict[str, Any], state_dict: dict[str, An
 
 def export_encoder(path: str | Path, encoder_name: str, encoder_kwargs: dict[str, Any],
                    state_dict: dict[str, torch.Tensor], modality: str,
-                   meta: dict[str, Any] | None = None) -> Path:
-    """Write a standalone encoder file (atomic); the weights must fit ``encoder_name(**kwargs)``."""
+                   meta: dict[str, Any] | None = None, inputs: dict[str, Any] | None = None) -> Path:
+    """Write a standalone encoder file (atomic); the weights must fit ``encoder_name(**kwargs)``.
+
+    ``inputs``: the input record (``vimix_ssl.data.inputs.input_record``); ``None`` = unknown.
+    """
     if modality not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
     _check_kwargs(encoder_kwargs, str(path))
+    if inputs is not None:
+        _check_kwargs(inputs, f"{path} (inputs)")
+        if inputs.get("modality", modality) != modality:
+            raise CheckpointError(f"refusing to export to {path}: the input record is for modality "
+                                  f"{inputs.get('modality')!r}, the encoder for {modality!r}")
     mismatch = weights_mismatch(encoder_name, encoder_kwargs, state_dict)
     if mismatch:
         raise CheckpointError(f"refusing to export to {path}: {mismatch}")
@@ -96,11 +111,32 @@ def export_encoder(path: str | Path, encoder_name: str, encoder_kwargs: dict[str
                "kwargs": dict(encoder_kwargs), "modality": modality,
                "state_dict": {key: value.detach().cpu() for key, value in state_dict.items()},
                "meta": dict(meta or {})}
+    if inputs is not None:
+        payload["inputs"] = dict(inputs)
     return save_checkpoint(path, payload)
 
 
-def export_from_checkpoint(checkpoint_path: str | Path, modality: str, out_path: str | Path) -> Path:
-    """Extract modality ``modality``'s query backbone from a training checkpoint into an encoder file."""
+def check_export_target(source: str | Path, out_path: str | Path, overwrite: bool = False) -> None:
+    """Refuse to write over the source checkpoint (ever) or over an existing file (unless ``overwrite``)."""
+    source, out_path = Path(source), Path(out_path)
+    if out_path.is_dir():
+        raise FileExistsError(f"--out {out_path} is a folder; give the encoder file to write")
+    if out_path.exists() and source.exists() and out_path.samefile(source):
+        raise FileExistsError(f"--out {out_path} is the input checkpoint itself; exporting over it would "
+                              "lose its optimiser, queues and RNG state: choose another file")
+    if out_path.exists() and not overwrite:
+        raise FileExistsError(f"--out {out_path} already exists; choose another file or pass --force to "
+                              "replace it")
+
+
+def export_from_checkpoint(checkpoint_path: str | Path, modality: str, out_path: str | Path,
+                           overwrite: bool = True) -> Path:
+    """Extract modality ``modality``'s query backbone from a training checkpoint into an encoder file.
+
+    ``out_path`` is never the checkpoint itself; with ``overwrite=False`` (``vimix export``
+    without ``--force``) it must not exist either.
+    """
+    check_export_target(checkpoint_path, out_path, overwrite)
     payload = load_checkpoint(checkpoint_path)
     check_training_payload(payload, checkpoint_path)
     encoders = payload["encoders"]
@@ -110,7 +146,8 @@ def export_from_checkpoint(checkpoint_path: str | Path, modality: str, out_path:
     entry = encoders[modality]
     meta = {"source": str(checkpoint_path), "epoch": payload["epoch"], "step": payload["step"],
             "stage": payload["stage"], "config": payload["config"]}
-    return export_encoder(out_path, entry["name"], entry["kwargs"], entry["state_dict"], modality, meta)
+    return export_encoder(out_path, entry["name"], entry["kwargs"], entry["state_dict"], modality, meta,
+                          entry.get("inputs"))
 
 
 def _check_encoder_payload(payload: dict[str, Any], path: Path) -> None:
@@ -139,7 +176,8 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu",
     """Rebuild an exported encoder and load its weights strictly; returns it in eval mode.
 
     The returned ``StagedEncoder`` maps inputs to pooled features and carries ``.modality``
-    and ``.spec`` (``name``, ``kwargs``, ``modality``, ``meta``).
+    and ``.spec`` (``name``, ``kwargs``, ``modality``, ``meta``, and ``inputs``: the input
+    record, absent for files written before it existed).
     """
     path = Path(path)
     payload = load_checkpoint(path, map_location=map_location)
@@ -160,4 +198,6 @@ def load_encoder(path: str | Path, map_location: str | torch.device = "cpu",
     encoder.modality = payload["modality"]
     encoder.spec = {"name": name, "kwargs": kwargs, "modality": payload["modality"],
                     "meta": payload.get("meta", {})}
+    if payload.get("inputs") is not None:
+        encoder.spec["inputs"] = payload["inputs"]
     return encoder

@@ -10,14 +10,27 @@ Architecture (seed 003 Table 1; TF Model Garden ``resnet_3d_rs`` where the OCR i
   first block of res3..res5,
 * every block: squeeze-excitation (ratio 0.25 of the output width) → self-gating (S3D-G:
   ``x · σ(W · avgpool(x) + b)``) → stochastic depth on the residual branch, then the
-  shortcut is added; a ResNet-D shortcut (average-pool ``1×2²`` stride then 1×1 conv + BN)
-  when the shape changes,
+  shortcut is added (paper §3.1 order; TF gates before SE, which changes no parameter count),
+* self-gating placement ``self_gating``: ``"last"`` (default; TF Model Garden
+  ``ResNet3D._block_group``: "only apply self-gating module in the last block" of each
+  stage, which gives the paper's parameter counts), ``"all"`` (every block, the paper's
+  wording "in each 3D bottleneck block"; +14.5 M for depth 50) or ``"none"``,
+* shortcut when the shape changes, ``shortcut``: ``"projection"`` (default; TF
+  ``BottleneckBlock3D``: strided 1×1 conv + BN) or ``"resnet_d"`` (average-pool ``1×2²``
+  then a stride-1 1×1 conv + BN; needs maps of >= 2 px before each pool, so inputs of at
+  least 17 px; smaller inputs are refused naming the minimum),
 * stochastic depth rate grows linearly with the stage index (TF Model Garden:
   ``rate · stage / 5`` for stage 2..5), from ``drop_path_rate`` (paper: 0.2),
 * block counts (ResNet-RS / ResNet-D): 50 → (3, 4, 6, 3), 101 → (3, 4, 23, 3),
   152 → (3, 8, 36, 3), 200 → (3, 24, 36, 3).
 
 Stages ``stem``, ``res2`` … ``res5`` (all mixable); adaptive average pool → 2048·width.
+
+Size: with a 400-class head and BatchNorm moving statistics counted (as TF counts variables;
+seed 003 Table 3), depths 50 / 101 / 152 / 200 have 48.18 / 85.07 / 114.94 / 121.55 M
+parameters (paper: 48.2 / 85.1 / 114.9 / 121.6 M); ``paper_parameter_count`` computes it.
+Any input of at least one frame and one pixel works with projection shortcuts (every stride
+pads, so a side of n becomes ceil(n / stride)).
 """
 
 from __future__ import annotations
@@ -29,6 +42,9 @@ from torch import Tensor, nn
 from vimix_ssl.models.base import VideoEncoder, register_encoder
 from vimix_ssl.models.s3d import scale_channels
 
+SELF_GATING = ("last", "all", "none")  # which blocks of each stage self-gate (TF: "last")
+SHORTCUTS = ("projection", "resnet_d")  # downsampling shortcut (TF: strided 1×1 projection)
+RESNET_D_MIN_SIZE = 17  # resnet_d: res5's average pool needs a 2-px map, i.e. ceil(H / 16) >= 2
 BLOCK_COUNTS: dict[int, tuple[int, int, int, int]] = {
     50: (3, 4, 6, 3), 101: (3, 4, 23, 3), 152: (3, 8, 36, 3), 200: (3, 24, 36, 3),
 }
@@ -95,7 +111,8 @@ class Bottleneck3d(nn.Module):
     """1×1 (temporal k) → 1×3² (spatial stride) → 1×1 ×4, then SE → SG → drop path, + shortcut."""
 
     def __init__(self, in_channels: int, width: int, temporal_kernel: int, spatial_stride: int,
-                 se_ratio: float, self_gating: bool, drop_path_rate: float) -> None:
+                 se_ratio: float, self_gating: bool, drop_path_rate: float,
+                 shortcut: str = "projection") -> None:
         super().__init__()
         out_channels = 4 * width
         self.conv1 = conv_bn_relu(in_channels, width, (temporal_kernel, 1, 1), (1, 1, 1))
@@ -106,12 +123,15 @@ class Bottleneck3d(nn.Module):
         self.drop_path = DropPath(drop_path_rate)
         self.shortcut: nn.Module = nn.Identity()
         if spatial_stride != 1 or in_channels != out_channels:
-            pool: nn.Module = nn.Identity()
-            if spatial_stride != 1:  # ResNet-D: average-pool, then a stride-1 projection
-                pool = nn.AvgPool3d((1, spatial_stride, spatial_stride), (1, spatial_stride, spatial_stride),
-                                    ceil_mode=True, count_include_pad=False)
-            self.shortcut = nn.Sequential(pool, conv_bn_relu(in_channels, out_channels, (1, 1, 1),
-                                                             (1, 1, 1), relu=False))
+            stride = (1, spatial_stride, spatial_stride)
+            if shortcut == "projection":  # TF BottleneckBlock3D: strided 1×1 conv + BN
+                self.shortcut = conv_bn_relu(in_channels, out_channels, (1, 1, 1), stride, relu=False)
+            else:  # ResNet-D: average-pool, then a stride-1 projection
+                pool: nn.Module = nn.Identity()
+                if spatial_stride != 1:
+                    pool = nn.AvgPool3d(stride, stride, ceil_mode=True, count_include_pad=False)
+                self.shortcut = nn.Sequential(pool, conv_bn_relu(in_channels, out_channels, (1, 1, 1),
+                                                                 (1, 1, 1), relu=False))
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -144,13 +164,19 @@ class R3DRS(VideoEncoder):
     """3D ResNet-RS: ``(B, C, T, H, W)`` -> ``(B, 2048·width)`` features."""
 
     def __init__(self, depth: int = 50, in_channels: int = 3, width: float = 1.0,
-                 se_ratio: float = 0.25, self_gating: bool = True, drop_path_rate: float = 0.2,
+                 se_ratio: float = 0.25, self_gating: str = "last", drop_path_rate: float = 0.2,
                  stem_temporal_kernel: int = 5, stem_temporal_stride: int = 2,
-                 input_temporal_stride: int = 2) -> None:
+                 input_temporal_stride: int = 2, shortcut: str = "projection") -> None:
         super().__init__()
         if depth not in BLOCK_COUNTS:
             raise ValueError(f"R3D-RS depth must be one of {sorted(BLOCK_COUNTS)}, got {depth}")
+        if self_gating not in SELF_GATING:
+            raise ValueError(f"R3D-RS self_gating must be one of {', '.join(SELF_GATING)}, "
+                             f"got {self_gating!r}")
+        if shortcut not in SHORTCUTS:
+            raise ValueError(f"R3D-RS shortcut must be one of {', '.join(SHORTCUTS)}, got {shortcut!r}")
         self.in_channels = in_channels
+        self.min_size = RESNET_D_MIN_SIZE if shortcut == "resnet_d" else 1
         stem_widths = tuple(scale_channels(c, width) for c in (32, 32, 64))
         self.add_stage("stem", ResNetDStem(in_channels, stem_widths, stem_temporal_kernel,
                                            stem_temporal_stride, input_temporal_stride), stem_widths[2])
@@ -160,18 +186,34 @@ class R3DRS(VideoEncoder):
             blocks = []
             for block_index in range(count):
                 stride = 2 if index > 0 and block_index == 0 else 1
+                gate = self_gating == "all" or (self_gating == "last" and block_index == count - 1)
                 blocks.append(Bottleneck3d(channels, scale_channels(base, width), TEMPORAL_KERNELS[index],
-                                           stride, se_ratio, self_gating, stage_rate))
+                                           stride, se_ratio, gate, stage_rate, shortcut))
                 channels = 4 * scale_channels(base, width)
             self.add_stage(f"res{index + 2}", nn.Sequential(*blocks), channels)
         self.feature_dim = channels
         self.init_conv_bn(partial(nn.init.kaiming_normal_, mode="fan_out", nonlinearity="relu"))
 
+    def check_input(self, x: Tensor) -> None:
+        """Also refuse clips smaller than the shortcuts allow, naming the minimum."""
+        super().check_input(x)
+        if x.shape[2] < 1 or min(x.shape[3:]) < self.min_size:
+            raise ValueError(f"R3D-RS needs clips of at least 1 frame and {self.min_size}×{self.min_size} px "
+                             f"(shortcut style sets the minimum), got (T, H, W) = {tuple(x.shape[2:])}")
+
+
+def paper_parameter_count(model: nn.Module) -> int:
+    """Parameters as TF (and seed 003) count them: trainable weights plus BN moving mean/variance."""
+    moving = sum(m.running_mean.numel() + m.running_var.numel() for m in model.modules()
+                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None)
+    return sum(p.numel() for p in model.parameters()) + moving
+
 
 @register_encoder("r3d_rs_small")
 def r3d_rs_small(depth: int = 50, in_channels: int = 3, width: float = 0.125, se_ratio: float = 0.25,
-                 self_gating: bool = True, drop_path_rate: float = 0.2, stem_temporal_kernel: int = 5,
-                 stem_temporal_stride: int = 2, input_temporal_stride: int = 2) -> R3DRS:
+                 self_gating: str = "last", drop_path_rate: float = 0.2, stem_temporal_kernel: int = 5,
+                 stem_temporal_stride: int = 2, input_temporal_stride: int = 2,
+                 shortcut: str = "projection") -> R3DRS:
     """R3D-RS-50 at 1/8 width (256-d features) for CPU tests and the demo."""
     return R3DRS(depth, in_channels, width, se_ratio, self_gating, drop_path_rate, stem_temporal_kernel,
-                 stem_temporal_stride, input_temporal_stride)
+                 stem_temporal_stride, input_temporal_stride, shortcut)

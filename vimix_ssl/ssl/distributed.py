@@ -1,9 +1,11 @@
 """Distributed helpers for MoCo under ``torchrun``; every function is a no-op in one process.
 
-Gradients are averaged by ``all_reduce_gradients`` after ``backward`` rather than by
-wrapping the model in ``DistributedDataParallel``: methods call encoder stages piecewise
-(Cross-Modal Manifold CutMix stops an encoder mid-way), which DDP's single-forward hooks
-do not support. The maths is the same as DDP's gradient averaging.
+Training steps run inside ``DistributedDataParallel`` (``data_parallel``): DDP wraps a
+``StepModule`` whose forward is the method's whole ``training_step``, so methods that call
+encoder stages piecewise (Cross-Modal Manifold CutMix stops an encoder mid-way) are one
+forward for DDP; only the trained parameters require grad inside the step (``trained_only``).
+``all_reduce_gradients`` (the same average, unbucketed, after backward) remains for code
+that trains outside the trainer. ``broadcast_state`` makes every rank one model.
 """
 
 from __future__ import annotations
@@ -45,7 +47,12 @@ def init_from_environment(device: str) -> bool:
     backend = "nccl" if device.startswith("cuda") else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend=backend)
+    # The store torchrun's agent serves outlives a restart: keys of the killed attempt (a dead
+    # worker's gloo address) would be read by the restarted ranks. One key prefix per attempt.
+    store, rank_, size = next(dist.rendezvous("env://"))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    dist.init_process_group(backend=backend, store=dist.PrefixStore(f"vimix/attempt_{attempt}", store),
+                            rank=rank_, world_size=size)
     return True
 
 
@@ -214,3 +221,101 @@ class EpochLoader:
 
     def __len__(self) -> int:
         return len(self.loader)
+
+
+# -- one model on every rank ---------------------------------------------------------------------
+@torch.no_grad()
+def broadcast_state(module: torch.nn.Module, src: int = 0, buffers_only: bool = False) -> None:
+    """Overwrite every rank's parameters and buffers (or buffers only) with rank ``src``'s, in place.
+
+    Called after building and after resuming, so every rank starts a stage with bit-identical
+    weights, BatchNorm statistics and queues; with ``buffers_only`` before every checkpoint,
+    so the saved running statistics are rank 0's on every rank (DDP's ``broadcast_buffers``
+    convention, applied once per checkpoint instead of once per step).
+    """
+    if not is_distributed():
+        return
+    tensors = [] if buffers_only else list(module.parameters())
+    tensors += list(module.buffers())
+    for tensor in tensors:
+        dist.broadcast(tensor.data, src=src)
+
+
+def all_gather_objects(obj: Any) -> list[Any]:
+    """Every rank's ``obj`` in rank order (pickled over the process group, never to disk)."""
+    if not is_distributed():
+        return [obj]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def ranks_agree(module: torch.nn.Module) -> list[str]:
+    """Names of the parameters/buffers that differ from rank 0's on some rank (empty when all agree)."""
+    if not is_distributed():
+        return []
+    differ = []
+    for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+        reference = tensor.detach().clone()
+        dist.broadcast(reference, src=0)
+        mismatch = torch.tensor(float(not torch.equal(reference, tensor.detach())), device=tensor.device)
+        dist.all_reduce(mismatch)
+        if mismatch.item() > 0:
+            differ.append(name)
+    return differ
+
+
+class StepModule(torch.nn.Module):
+    """``forward(batch) = method.training_step(batch)``, so ``DistributedDataParallel`` can wrap a step."""
+
+    def __init__(self, method: torch.nn.Module) -> None:
+        super().__init__()
+        self.method = method
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, Tensor]:
+        return self.method.training_step(batch)
+
+
+class trained_only:  # noqa: N801  (a context manager used like a function)
+    """Within the block only ``parameters`` require grad in ``module`` (restored on exit).
+
+    ``DistributedDataParallel`` averages the gradients of every parameter that requires
+    grad; a schedule's frozen modalities (the CMMC partner, the modalities not trained in a
+    stage) must not be among them, or DDP waits for gradients that never come.
+    """
+
+    def __init__(self, module: torch.nn.Module, parameters: Iterable[torch.nn.Parameter]) -> None:
+        self.module, self.keep = module, {id(p) for p in parameters}
+        self.saved: list[tuple[torch.nn.Parameter, bool]] = []
+
+    def __enter__(self) -> None:
+        for p in self.module.parameters():
+            self.saved.append((p, p.requires_grad))
+            if id(p) not in self.keep:
+                p.requires_grad_(False)
+
+    def __exit__(self, *exc: Any) -> None:
+        for p, flag in self.saved:
+            p.requires_grad_(flag)
+        self.saved.clear()
+
+
+def data_parallel(method: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``DistributedDataParallel`` over a ``StepModule``: bucketed gradient averaging during backward.
+
+    Buffers are not broadcast every step (``forward_sync_buffers``/``broadcast_buffers`` off): the queue is
+    identical on every rank by construction (all-gathered keys) and BatchNorm statistics are
+    made rank 0's before every checkpoint (``broadcast_state(buffers_only=True)``). Every
+    trained parameter is used by every step (MoCo, i-Mix and CMMC run the whole trained
+    encoder), so ``find_unused_parameters`` stays off.
+    """
+    import inspect
+
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" and device.index is not None else None
+    # torch ≥ 2.14 names it forward_sync_buffers (broadcast_buffers is deprecated there)
+    newer = "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+    buffers = {"forward_sync_buffers": False} if newer else {"broadcast_buffers": False}
+    return DistributedDataParallel(StepModule(method), device_ids=ids, find_unused_parameters=False,
+                                   **buffers)

@@ -1,7 +1,8 @@
 """Contrastive losses as pure functions of logits.
 
 Shapes: ``logits`` (B, N) with N = 1 + K (MoCo form: positive first, then the queue) or
-N = B_global + K (i-Mix form: every key of the global batch, then the queue).
+N = B_global + K (i-Mix form: every key of the global batch, then the queue). Losses are
+computed in float32 with autocast off, whatever the logits' dtype.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ def info_nce(logits: Tensor, targets: Tensor | None = None) -> Tensor:
     """Mean cross-entropy; the positive is column 0 (MoCo form) unless ``targets`` (B,) says otherwise."""
     if targets is None:
         targets = torch.zeros(logits.shape[0], dtype=torch.long, device=logits.device)
-    return F.cross_entropy(logits.float(), targets)
+    with torch.autocast(logits.device.type, enabled=False):
+        return F.cross_entropy(logits.float(), targets)
 
 
 def imix_loss(logits: Tensor, lam: Tensor | float, perm: Tensor, offset: int = 0) -> Tensor:
@@ -28,12 +30,13 @@ def imix_loss(logits: Tensor, lam: Tensor | float, perm: Tensor, offset: int = 0
     if perm.shape != (batch,):
         raise ValueError(f"perm must have shape ({batch},), got {tuple(perm.shape)}")
     lam = torch.as_tensor(lam, dtype=torch.float32, device=logits.device).expand(batch)
-    log_prob = F.log_softmax(logits.float(), dim=1)  # (B, N)
     own = offset + torch.arange(batch, device=logits.device)
     partner = offset + perm.to(logits.device)
-    ce_own = -log_prob.gather(1, own[:, None]).squeeze(1)  # (B,)
-    ce_partner = -log_prob.gather(1, partner[:, None]).squeeze(1)  # (B,)
-    return (lam * ce_own + (1.0 - lam) * ce_partner).mean()
+    with torch.autocast(logits.device.type, enabled=False):
+        log_prob = F.log_softmax(logits.float(), dim=1)  # (B, N) float32
+        ce_own = -log_prob.gather(1, own[:, None]).squeeze(1)  # (B,)
+        ce_partner = -log_prob.gather(1, partner[:, None]).squeeze(1)  # (B,)
+        return (lam * ce_own + (1.0 - lam) * ce_partner).mean()
 
 
 @torch.no_grad()

@@ -18,14 +18,16 @@ backbone of each modality; ``vimix export`` reads it).
 
 from __future__ import annotations
 
+import io
 import pickle
+import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from vimix_ssl.utils.io import atomic_open
+from vimix_ssl.utils.io import atomic_write_bytes, remove_stale_temps
 
 TRAIN_FORMAT = "vimix_ssl.train"
 TRAIN_FORMAT_VERSION = 1
@@ -63,14 +65,34 @@ def check_plain_data(value: Any, where: str = "payload") -> None:
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Atomically write ``payload`` (plain data) to ``path``; returns the path."""
+    """Atomically write ``payload`` (plain data) to ``path``; returns the path.
+
+    The payload is serialised in memory first and then written with ordinary file writes,
+    so a full disk or a read-only folder is an ``OSError`` naming ``path`` (ENOSPC, EACCES),
+    not a serialiser failure, and the previous file at ``path`` is kept (the payload is held
+    in memory twice meanwhile). A temporary file left beside ``path`` by a killed earlier
+    save is removed first.
+    """
     if not isinstance(payload, dict):
         raise CheckpointError(f"checkpoint payload must be a dict, got {type(payload).__name__}")
     check_plain_data(payload)
     path = Path(path)
-    with atomic_open(path, "wb") as f:
-        torch.save(payload, f)
+    remove_stale_temps(path.parent, target=path.name)  # a killed earlier save's partial file
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
     return path
+
+
+def _file_kind(path: Path) -> str:
+    """``"zip"`` (torch.save since 1.6), ``"legacy"`` (an older torch pickle) or ``"other"``."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head == b"PK\x03\x04" or zipfile.is_zipfile(path):
+        return "zip"
+    if head[:2] == b"\x80\x02":  # pickle protocol 2, which legacy torch.save wrote
+        return "legacy"
+    return "other"
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -80,17 +102,31 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointNotFoundError(f"checkpoint not found: {path}"
                                       + (" (it is a directory)" if path.is_dir() else ""))
     try:
+        kind = _file_kind(path)
+    except OSError as e:
+        raise CheckpointError(f"cannot read checkpoint {path}: {e.strerror or e}") from e
+    if kind == "other":
+        size = path.stat().st_size
+        raise CheckpointError(f"{path} is not a checkpoint: neither a PyTorch zip archive nor a legacy "
+                              f"PyTorch pickle ({size} bytes" + (", empty)" if size == 0 else ")"))
+    try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         reason = str(e).strip().splitlines()
-        detail = next((line for line in reason if "GLOBAL" in line or "Unsupported" in line),
-                      reason[0] if reason else "")
+        globals_ = [line.strip() for line in reason if "GLOBAL" in line or "global" in line.split()[:3]]
+        if not globals_:
+            detail = next((line.strip() for line in reason if "Unsupported" in line or "load key" in line),
+                          reason[-1] if reason else "")
+            raise CheckpointError(f"{path} is not a readable checkpoint: its pickle data is corrupt "
+                                  f"({detail})") from e
         raise CheckpointError(
             f"refused to load {path}: it contains pickled Python objects (callables or classes), not only "
-            f"tensors and plain data; vimix_ssl never executes code from a checkpoint. Detail: {detail}"
+            f"tensors and plain data; vimix_ssl never executes code from a checkpoint. Detail: {globals_[0]}"
         ) from e
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise CheckpointError(f"cannot read checkpoint {path} (truncated or not a PyTorch file?): {e}") from e
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(f"cannot read checkpoint {path} (truncated or not a PyTorch file?): "
+                              f"{first}") from e
     if not isinstance(payload, dict):
         raise CheckpointError(f"{path}: expected a dict payload, got {type(payload).__name__}")
     return payload

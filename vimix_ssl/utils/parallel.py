@@ -3,7 +3,9 @@
 Shared by every ``vimix prepare`` command: a progress bar with ETA, finished items
 skipped (resume), a failing item reported with its reason and never losing the others'
 results, and a summary at the end. Each job is expected to write its own output
-atomically, so an interrupted run leaves only complete outputs behind.
+atomically, so an interrupted run leaves only complete outputs behind. Worker processes
+die with the parent (``die_with_parent``): a ``kill -9`` of ``vimix prepare`` leaves none
+running.
 """
 
 from __future__ import annotations
@@ -36,7 +38,38 @@ class JobSummary(Generic[T]):
         return "\n".join(lines)
 
 
-def _init_worker() -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Make this process exit when ``parent_pid`` dies (even by ``kill -9``).
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; elsewhere a daemon thread polls the parent.
+    Either way a parent that is already gone (it died before this ran) ends the process now.
+    """
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    else:  # pragma: no cover
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(1.0)
+            os._exit(1)
+
+        threading.Thread(target=watch, name="vimix-parent-watch", daemon=True).start()
+    if os.getppid() != parent_pid:  # the parent died before the death signal was armed
+        os._exit(1)
+
+
+def _init_worker(parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     # One job per core: keep each worker's libraries single-threaded.
     os.environ["OMP_NUM_THREADS"] = "1"
     try:
@@ -89,7 +122,7 @@ def run_jobs(
     # spawn, not fork: forking a process whose OpenCV/OpenMP threads are running can deadlock.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(todo)), initializer=_init_worker,
-                             mp_context=context) as pool:
+                             initargs=(os.getpid(),), mp_context=context) as pool:
         pending = {}
         queue = list(reversed(todo))
         # Keep at most 2 jobs per worker in flight so Ctrl-C stops quickly.

@@ -39,7 +39,7 @@ def test_manifest_describes_every_array(prepared):
     assert json.loads((out / "manifest.json").read_text()) == manifest
     assert manifest["counts"]["files"] == 12 and manifest["counts"]["missing_skipped"] == 1
     assert manifest["counts"]["usable"] == 11 and manifest["failed"] == []
-    assert manifest["num_classes"] == 58  # highest action present is A058
+    assert manifest["num_classes"] == 60 and manifest["dataset"] == "ntu60"  # fixed by the benchmark
     total = 0
     for benchmark, parts in manifest["benchmarks"].items():
         for split, entry in parts.items():
@@ -105,7 +105,7 @@ def test_failures_are_reported_with_reasons_and_the_rest_prepared(real_data, tmp
     lines = (source / "S001C001P001R001A001.skeleton").read_bytes().splitlines(keepends=True)
     (raw / "S001C001P001R001A001.skeleton").write_bytes(b"".join(lines[:500]))  # truncated copy
     code = cli.main(["prepare", "ntu", str(raw), str(tmp_path / "out"), "--workers", "1",
-                     "--max-frames", "100", "--num-classes", "60"])
+                     "--max-frames", "100", "--dataset", "ntu60"])
     printed = capsys.readouterr().out
     assert code == 1
     assert "1 failed" in printed and "S001C001P001R001A001" in printed and ":501: unexpected end" in printed
@@ -115,10 +115,58 @@ def test_failures_are_reported_with_reasons_and_the_rest_prepared(real_data, tmp
     assert "SkeletonParseError" in manifest["failed"][0]["reason"]
 
 
-def test_badly_named_file_is_rejected(tmp_path):
-    (tmp_path / "clip01.skeleton").write_text("0\n")
-    with pytest.raises(ValueError, match="clip01.skeleton: not an NTU sample name"):
-        prepare_ntu(tmp_path, tmp_path / "out", workers=1)
+def test_badly_named_file_is_reported_and_skipped_not_fatal(real_data, tmp_path, capsys):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "clip01.skeleton").write_text("0\n")
+    shutil.copy(real_data / "ntu_rgbd60" / "nturgb+d_skeletons" / "S001C001P001R001A011.skeleton", raw)
+    assert cli.main(["prepare", "ntu", str(raw), str(tmp_path / "out"), "--workers", "1",
+                     "--max-frames", "100"]) == 0
+    captured = capsys.readouterr()
+    assert "clip01.skeleton" in captured.err and "1 not named like NTU samples left out" in captured.out
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["badly_named"][0]["file"] == "clip01.skeleton"
+    assert manifest["counts"]["usable"] == 1 and manifest["counts"]["badly_named"] == 1
+
+
+def test_ntu60_leaves_out_ntu120_actions_with_a_count(real_data, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    source = real_data / "ntu_rgbd60" / "nturgb+d_skeletons"
+    shutil.copy(source / "S001C001P001R001A011.skeleton", raw)
+    # an NTU-120 action (A061+) with real content: the A050 file under another action number
+    shutil.copy(source / "S001C001P001R001A050.skeleton", raw / "S018C001P001R001A061.skeleton")
+    ntu60 = prepare_ntu(raw, tmp_path / "60", config=NtuPrepareConfig(max_frames=100), workers=1)
+    assert ntu60["num_classes"] == 60 and ntu60["counts"]["usable"] == 1
+    assert ntu60["other_actions"]["count"] == 1
+    assert ntu60["other_actions"]["names"] == ["S018C001P001R001A061"]
+    ntu120 = prepare_ntu(raw, tmp_path / "120", config=NtuPrepareConfig(dataset="ntu120", max_frames=100),
+                         workers=1)
+    assert ntu120["num_classes"] == 120 and ntu120["counts"]["usable"] == 2
+    assert ntu120["other_actions"]["count"] == 0
+    xsub = ntu120["benchmarks"]["xsub"]
+    labels = [int(v) for b in ("train", "test") for v in np.load(tmp_path / "120" / xsub[b]["label"])]
+    assert sorted(labels) == [10, 60]
+
+
+def test_replaced_skeleton_file_is_parsed_again(real_data, tmp_path):
+    """Issue 18 trial 4: the cache was keyed by file name; a replaced, truncated file kept its old parse."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    source = real_data / "ntu_rgbd60" / "nturgb+d_skeletons"
+    for name in ("S001C001P001R001A011", "S001C001P001R001A050"):
+        shutil.copy(source / f"{name}.skeleton", raw)
+    config = NtuPrepareConfig(max_frames=128)
+    first = prepare_ntu(raw, tmp_path / "out", config=config, workers=1)
+    assert first["counts"]["parsed_now"] == 2
+    again = prepare_ntu(raw, tmp_path / "out", config=config, workers=1)  # nothing changed: all cached
+    assert again["counts"]["parsed_cached"] == 2 and again["counts"]["parsed_now"] == 0
+    lines = (raw / "S001C001P001R001A050.skeleton").read_bytes().splitlines(keepends=True)
+    (raw / "S001C001P001R001A050.skeleton").write_bytes(b"".join(lines[:400]))  # replaced by a truncated copy
+    third = prepare_ntu(raw, tmp_path / "out", config=config, workers=1)
+    assert third["counts"]["parsed_cached"] == 1  # exactly the changed file was redone ...
+    assert [f["name"] for f in third["failed"]] == ["S001C001P001R001A050"]  # ... and now fails to parse
+    assert third["counts"]["usable"] == 1
 
 
 def test_dataset_reads_frame50_memory_mapped(prepared):

@@ -43,7 +43,7 @@ def test_files_have_ntu_names_and_parse_with_the_real_parser(synthetic):
 
 def test_both_benchmarks_have_both_splits_with_every_class(synthetic):
     _, out, manifest = synthetic
-    assert manifest["num_classes"] == 8 and manifest["counts"]["usable"] == 192
+    assert manifest["num_classes"] == 60 and manifest["counts"]["usable"] == 192
     for benchmark, parts in manifest["benchmarks"].items():
         for split, entry in parts.items():
             labels = np.load(out / entry["label"])

@@ -37,6 +37,15 @@ def test_tiny_demo_writes_a_complete_report(tmp_path):
     assert "| rgb | final |" in markdown and "| motion | random |" in markdown
     for plot in saved["plots"].values():
         assert (tmp_path / "demo" / plot).stat().st_size > 0
+    # every scored number has its bootstrap interval; every ordering a verdict; diagnostics
+    for r in saved["results"]:
+        for key in ("linear_top1", "r_at_1", "knn_top1"):
+            low, high = r[f"{key}_ci"]
+            assert low <= r[key] + 1e-6 and r[key] <= high + 1e-6
+    assert len(saved["comparisons"]) == 4 * 3 * 3  # modalities x 3 comparisons x 3 metrics
+    assert {c["verdict"] for c in saved["comparisons"]} <= {"holds", "reversed", "not resolved"}
+    assert {d["pair"] for d in saved["diagnostics"]["cka"]} == {"rgb-flow", "joint-motion"}
+    assert len(saved["diagnostics"]["effective_rank"]) == 12 and "| verdict |" in markdown
     # the three encoders of a modality are distinct files with distinct weights
     files = {r["file"] for r in saved["results"] if r["modality"] == "rgb"}
     assert len(files) == 3

@@ -8,9 +8,17 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+import pytest
 import torch
 
 CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "pretrain"
+
+
+@pytest.fixture(autouse=True)
+def one_thread(monkeypatch):
+    """One torch thread, as conftest intends: build_train_loader sizes the pool from VIMIX_THREADS or the
+    cores, and 2 threads on a shared 2-core machine made these runs up to 25x slower (measured)."""
+    monkeypatch.setenv("VIMIX_THREADS", "1")
 
 
 def _knn(config, mocos) -> float:
@@ -69,3 +77,36 @@ def test_pretrain_command_on_synthetic_video(tmp_path, capsys):
     # only by motion while appearance is random per clip, and CPU-sized RGB MoCo / i-Mix runs stayed
     # at chance for seeds 0-2 up to 30 epochs (appearance is the contrastive shortcut; the motion
     # signal is what Cross-Modal Manifold CutMix with optical flow adds).
+
+
+def test_resume_restores_this_ranks_random_state_and_converts_another_world_size():
+    import logging
+
+    from vimix_ssl.engine.trainer import Progress
+    from vimix_ssl.jobs.pretrain.schedule import ResumePoint, _position_for_world_size, restore_rng
+    from vimix_ssl.utils.seed import rng_state
+
+    torch.manual_seed(123)
+    mine = rng_state()
+    expected = torch.rand(3)
+    other = rng_state()  # another rank's stream
+    same_world = ResumePoint(0, 1, 3, 11, 11, {"world_size": 1, "rng": mine, "rng_ranks": [mine]})
+    restore_rng(same_world, seed=0)
+    assert torch.equal(torch.rand(3), expected)  # exact: this process's own state
+
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    logger = logging.getLogger("vimix.pretrain")
+    logger.addHandler(handler)
+    try:  # a checkpoint of 2 processes resumed by 1: same samples seen, logged as not exact
+        two = ResumePoint(0, 1, 3, 11, 11, {"world_size": 2, "rng": mine, "rng_ranks": [mine, other]})
+        position = _position_for_world_size(two, Progress(1, 3, 11), steps_per_epoch=8)
+    finally:
+        logger.removeHandler(handler)
+    assert (position.epoch, position.step_in_epoch, position.step) == (1, 6, 14)
+    assert any("written by 2 process(es) with 1" in m and "not exact" in m for m in records)
+    restore_rng(two, seed=0)
+    first = torch.rand(3)
+    restore_rng(two, seed=0)
+    assert torch.equal(torch.rand(3), first)  # reseeded deterministically from (seed, step, rank)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from vimix_ssl.data.skeleton.augment import SHEAR_AMPLITUDE, TEMPORAL_PADDING_RATIO, augment_view
-from vimix_ssl.data.skeleton.ntu import BENCHMARKS, SPLITS
+from vimix_ssl.data.skeleton.ntu import BENCHMARKS, NUM_CLASSES, SPLITS, benchmark_classes
 from vimix_ssl.data.skeleton.prepare import MANIFEST_FORMAT, MANIFEST_NAME
 from vimix_ssl.data.skeleton.streams import STREAMS, compute_stream
 
@@ -26,6 +26,7 @@ from vimix_ssl.data.skeleton.streams import STREAMS, compute_stream
 @dataclass
 class SkeletonDataConfig:
     root: str = ""  # folder written by `vimix prepare ntu` (holds manifest.json)
+    dataset: Literal["ntu60", "ntu120"] = "ntu60"  # fixes the class count (60 / 120), whatever was prepared
     benchmark: Literal["xsub", "xview"] = "xsub"
     arrays: Literal["frame50", "data"] = "frame50"  # frame50 (METHOD §5) or raw zero-padded T frames
     streams: list[str] = field(default_factory=lambda: ["joint", "motion"])  # of joint, motion, bone
@@ -69,9 +70,21 @@ class SkeletonDataset(torch.utils.data.Dataset):
         self.manifest = load_manifest(self.root)
         entry = self.manifest["benchmarks"][config.benchmark][split]
         self.data_path = self.root / entry[config.arrays]
-        self.labels = np.load(self.root / entry["label"])  # (N,) int64
+        self.label_path = self.root / entry["label"]
+        self.labels = np.load(self.label_path)  # (N,) int64
         self.names = (self.root / entry["names"]).read_text(encoding="utf-8").split()
-        self.num_classes = int(self.manifest["num_classes"])
+        self.num_classes = benchmark_classes(config.dataset)
+        prepared_for = self.manifest.get("dataset")
+        if prepared_for in NUM_CLASSES and prepared_for != config.dataset:
+            raise ValueError(f"{self.root}: prepared for {prepared_for}, but skeleton.dataset is "
+                             f"{config.dataset!r}")
+        if len(self.labels) and int(self.labels.max()) >= self.num_classes:
+            worst = int(self.labels.argmax())
+            name = self.names[worst] if worst < len(self.names) else worst
+            raise ValueError(f"{self.label_path}: sample {name} "
+                             f"has action A{int(self.labels.max()) + 1:03d}, outside {config.dataset}'s "
+                             f"{self.num_classes} classes; set skeleton.dataset=ntu120 or prepare an "
+                             "NTU-60 folder (`vimix prepare ntu` filters NTU-120 actions)")
         if len(self.names) != len(self.labels):
             raise ValueError(f"{self.root / entry['names']}: {len(self.names)} names for "
                              f"{len(self.labels)} labels")

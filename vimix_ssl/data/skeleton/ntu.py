@@ -16,6 +16,7 @@ Split = Literal["train", "test"]
 BENCHMARKS: tuple[str, ...] = ("xsub", "xview")
 SPLITS: tuple[str, ...] = ("train", "test")
 NUM_CLASSES_NTU60 = 60
+NUM_CLASSES = {"ntu60": 60, "ntu120": 120}  # fixed by the benchmark, never max label + 1 of the files
 
 # METHOD §5 (the NTU RGB+D paper's protocol).
 XSUB_TRAIN_PERFORMERS: tuple[int, ...] = (1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28,
@@ -78,6 +79,13 @@ def split_of(name: str | NtuName, benchmark: Benchmark, *,
     if benchmark == "xview":
         return "train" if fields.camera in train_cameras else "test"
     raise ValueError(f"benchmark must be one of {BENCHMARKS}, got {benchmark!r}")
+
+
+def benchmark_classes(dataset: str) -> int:
+    """The class count of ``ntu60`` / ``ntu120``."""
+    if dataset not in NUM_CLASSES:
+        raise ValueError(f"skeleton dataset must be one of {sorted(NUM_CLASSES)}, got {dataset!r}")
+    return NUM_CLASSES[dataset]
 
 
 def split_names(names: list[str], benchmark: Benchmark, **protocol: tuple[int, ...]) -> dict[str, list[str]]:

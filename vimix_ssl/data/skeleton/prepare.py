@@ -2,9 +2,14 @@
 
 Steps (see docs/DATA_SKELETON.md):
 
-1. list ``RAW_DIR/*.skeleton``; drop the samples of the missing-skeleton list;
+1. list ``RAW_DIR/*.skeleton``; a file not named like an NTU sample is reported and left
+   out; drop the samples of the missing-skeleton list; keep the actions of the chosen
+   benchmark (``ntu60``: A001-A060, ``ntu120``: A001-A120; the class count is the
+   benchmark's, never the highest action found) and count the others in the manifest;
 2. parse every file over processes (:func:`vimix_ssl.utils.parallel.run_jobs`), caching the
-   selected bodies per file in ``OUT_DIR/cache/<key>/<name>.npz`` (atomic, so a rerun resumes);
+   selected bodies per file in ``OUT_DIR/cache/<key>/<name>.npz`` (atomic, so a rerun
+   resumes) with the source file's fingerprint (size, mtime, hash of its first and last
+   MiB): a rerun re-parses exactly the files that changed;
 3. per benchmark (xsub, xview) and split (train, test), in name order, write
    ``<split>_data.npy`` (N, 3, T, 25, M) float32 zero padded, ``<split>_frame50.npy``
    (N, 3, 50, 25, M) float32, ``<split>_label.npy`` int64, ``<split>_num_frames.npy`` and
@@ -16,14 +21,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from vimix_ssl.data.skeleton.ntu import (
     BENCHMARKS,
+    NUM_CLASSES,
     SPLITS,
     XSUB_TRAIN_PERFORMERS,
     XVIEW_TRAIN_CAMERAS,
@@ -41,7 +49,15 @@ from vimix_ssl.data.skeleton.preprocess import (
     frame50,
     valid_frame_mask,
 )
-from vimix_ssl.utils.io import atomic_open, atomic_path, atomic_write_json, atomic_write_text
+from vimix_ssl.utils.io import (
+    atomic_open,
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+    file_fingerprint,
+    remove_stale_temps,
+    source_unchanged,
+)
 from vimix_ssl.utils.logging import progress
 from vimix_ssl.utils.parallel import JobSummary, run_jobs
 
@@ -49,15 +65,16 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = "vimix-ntu-skeleton"
 MANIFEST_VERSION = 1
 CACHE_VERSION = 1
+NtuDataset = Literal["ntu60", "ntu120"]
 
 
 @dataclass
 class NtuPrepareConfig:
+    dataset: NtuDataset = "ntu60"  # which benchmark: its actions are kept and fix the class count (60 / 120)
     max_frames: int = 300  # T of the raw arrays; longer sequences are truncated (NTU max is 300)
     max_bodies: int = 2  # M
     body_select: BodySelect = "first"  # "first" listed bodies, or the most "active" (joint std)
     frame50_length: int = FRAME50_LENGTH
-    num_classes: int | None = None  # None: max label + 1 over the prepared samples (NTU-60: 60)
     xsub_train_performers: tuple[int, ...] = XSUB_TRAIN_PERFORMERS
     xview_train_cameras: tuple[int, ...] = XVIEW_TRAIN_CAMERAS
 
@@ -74,14 +91,28 @@ class ParseJob:
     def cache_path(self, name: str) -> Path:
         return Path(self.cache_dir) / f"{name}.npz"
 
+    def source(self, name: str) -> Path:
+        return Path(self.raw_dir) / f"{name}.skeleton"
+
     def is_done(self, name: str) -> bool:
-        return self.cache_path(name).is_file()
+        """Cached, and from the ``.skeleton`` file as it is now (a replaced file is parsed again)."""
+        path = self.cache_path(name)
+        if not path.is_file():
+            return False
+        try:
+            with np.load(path) as cached:
+                recorded = json.loads(str(cached["source"])) if "source" in cached.files else None
+        except (OSError, ValueError, KeyError):
+            return False
+        return source_unchanged(recorded, self.source(name))
 
     def __call__(self, name: str) -> None:
-        sequence = read_skeleton(Path(self.raw_dir) / f"{name}.skeleton")
+        fingerprint = file_fingerprint(self.source(name))  # before parsing: a change meanwhile shows later
+        sequence = read_skeleton(self.source(name))
         joints = select_bodies(sequence, self.max_bodies, self.body_select).astype(np.float32)
         with atomic_open(self.cache_path(name), "wb") as f:
-            np.savez(f, joints=joints, bodies_per_frame=sequence.bodies_per_frame.astype(np.int16))
+            np.savez(f, joints=joints, bodies_per_frame=sequence.bodies_per_frame.astype(np.int16),
+                     source=np.array(json.dumps(fingerprint)))
 
 
 def load_cached(path: Path, max_frames: int, max_bodies: int) -> tuple[np.ndarray, int]:
@@ -116,14 +147,19 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
         np.save(f, array)
 
 
-def list_samples(raw_dir: Path) -> list[str]:
-    """Sorted NTU sample names of ``raw_dir/*.skeleton``; a badly named file is an error."""
+def list_samples(raw_dir: Path) -> tuple[list[str], list[str]]:
+    """Sorted NTU sample names of ``raw_dir/*.skeleton``, and the file names that are not NTU names."""
     if not raw_dir.is_dir():
         raise FileNotFoundError(f"raw skeleton folder not found: {raw_dir}")
-    names = sorted(sample_name(p) for p in raw_dir.glob("*.skeleton"))
-    for name in names:
-        parse_ntu_name(raw_dir / f"{name}.skeleton")
-    return names
+    names, badly_named = [], []
+    for path in sorted(raw_dir.glob("*.skeleton")):
+        try:
+            parse_ntu_name(path)
+        except ValueError:
+            badly_named.append(path.name)
+            continue
+        names.append(sample_name(path))
+    return names, badly_named
 
 
 def write_split(out_dir: Path, benchmark: str, split: str, names: list[str], cache: ParseJob,
@@ -169,14 +205,20 @@ def prepare_ntu(raw_dir: str | Path, out_dir: str | Path, *, missing_list: str |
     their reason; files with no body in any frame are listed under ``"empty"``.
     """
     config = config or NtuPrepareConfig()
+    if config.dataset not in NUM_CLASSES:
+        raise ValueError(f"dataset must be one of {sorted(NUM_CLASSES)}, got {config.dataset!r}")
+    num_classes = NUM_CLASSES[config.dataset]
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    names = list_samples(raw_dir)
+    names, badly_named = list_samples(raw_dir)
     missing = set(load_name_list(missing_list)) if missing_list is not None else set()
     skipped_missing = [n for n in names if n in missing]
     names = [n for n in names if n not in missing]
+    other_actions = [n for n in names if parse_ntu_name(n).action > num_classes]
+    names = [n for n in names if parse_ntu_name(n).action <= num_classes]
     cache_key = f"v{CACHE_VERSION}-{config.body_select}-m{config.max_bodies}"
     job = ParseJob(str(raw_dir), str(out_dir / "cache" / cache_key), config.max_bodies, config.body_select)
     Path(job.cache_dir).mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out_dir)  # left by a killed earlier run
     summary: JobSummary[str] = run_jobs(names, job, is_done=job.is_done, workers=workers,
                                         desc="parse .skeleton")
     failed = {name: reason for name, reason in summary.failed}
@@ -185,14 +227,12 @@ def prepare_ntu(raw_dir: str | Path, out_dir: str | Path, *, missing_list: str |
     usable = [n for n in parsed if n not in set(empty)]
     protocol = {"train_performers": config.xsub_train_performers,
                 "train_cameras": config.xview_train_cameras}
-    labels = [parse_ntu_name(n).label for n in usable]
-    if config.num_classes is not None and labels and max(labels) >= config.num_classes:
-        raise ValueError(f"num_classes={config.num_classes} but action A{max(labels) + 1:03d} is present")
     manifest = {
         "format": MANIFEST_FORMAT, "format_version": MANIFEST_VERSION,
         "raw_dir": str(raw_dir), "missing_list": None if missing_list is None else str(missing_list),
         "config": _plain(dataclasses.asdict(config)),
-        "num_classes": config.num_classes or (max(labels) + 1 if labels else 0),
+        "dataset": config.dataset,
+        "num_classes": num_classes,
         "layout": {
             "data": "(N, 3, T, 25, M) float32: x, y, z camera coordinates in metres; frame t of the "
                     "file at index t; frames without a body, absent bodies and t >= file length are 0",
@@ -202,10 +242,16 @@ def prepare_ntu(raw_dir: str | Path, out_dir: str | Path, *, missing_list: str |
             "num_frames": "(N,) int32: frames in the file (before truncation to T)",
             "valid_frames": "(N,) int32: frames with at least one non-zero body within the first T",
         },
-        "counts": {"files": len(names) + len(skipped_missing), "missing_skipped": len(skipped_missing),
+        "counts": {"files": len(names) + len(skipped_missing) + len(other_actions) + len(badly_named),
+                   "badly_named": len(badly_named), "missing_skipped": len(skipped_missing),
+                   "other_actions_skipped": len(other_actions),
                    "parsed_now": len(summary.done), "parsed_cached": len(summary.skipped),
                    "failed": len(failed), "empty": len(empty), "usable": len(usable)},
         "failed": [{"name": n, "reason": r} for n, r in sorted(failed.items())],
+        "badly_named": [{"file": n, "reason": "not an NTU sample name SsssCcccPpppRrrrAaaa; left out"}
+                        for n in badly_named],
+        "other_actions": {"note": f"actions above A{num_classes:03d} are not part of {config.dataset}",
+                          "count": len(other_actions), "names": other_actions},
         "empty": empty,
         "cache": str(Path("cache") / cache_key),
         "benchmarks": {},

@@ -10,14 +10,16 @@ and both benchmarks apply unchanged. Deterministic per seed.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from vimix_ssl.data.skeleton.ntu import XSUB_TRAIN_PERFORMERS, NtuName
-from vimix_ssl.utils.io import atomic_write_bytes
+from vimix_ssl.utils.io import atomic_write_bytes, atomic_write_json
 
+MARKER = ".vimix_synth_skeleton.json"  # written first and last: which folder this function owns
 MOTIONS: tuple[str, ...] = ("waving", "jumping", "squatting", "punching", "walking", "clapping",
                             "arms_up", "kicking", "bowing", "side_bend")
 
@@ -180,10 +182,33 @@ def sample_names(config: SyntheticSkeletonConfig) -> list[tuple[NtuName, str]]:
     return out
 
 
+def _claim_folder(out_dir: Path, config: SyntheticSkeletonConfig) -> None:
+    """Refuse a non-empty folder not written by this function; empty an earlier output of it.
+
+    Most default names are real NTU-60 sample names: writing into a folder of real
+    ``.skeleton`` files would overwrite them.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not (out_dir / MARKER).is_file():
+            raise FileExistsError(f"{out_dir} is not empty and was not written by `vimix synth skeleton` "
+                                  "(its files could be real NTU samples of the same names); choose a new "
+                                  "or empty folder")
+        for old in out_dir.glob("*.skeleton"):  # an earlier synthetic output: no stale sample survives
+            old.unlink()
+    atomic_write_json(out_dir / MARKER, {"config": dataclasses.asdict(config), "complete": False})
+
+
 def write_synthetic_skeletons(out_dir: str | Path, config: SyntheticSkeletonConfig) -> list[Path]:
-    """Write every sample as ``OUT/<name>.skeleton`` (atomic); returns the paths."""
+    """Write every sample as ``OUT/<name>.skeleton`` (atomic); returns the paths.
+
+    ``out_dir`` must be new, empty, or an earlier output of this function (whose files are
+    replaced): a folder holding anything else is refused with ``FileExistsError``.
+    """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    sample_names(config)  # validates the config before touching the folder
+    _claim_folder(out_dir, config)
     rng = np.random.default_rng(config.seed)
     paths = []
     for index, (name, motion) in enumerate(sample_names(config)):
@@ -209,4 +234,5 @@ def write_synthetic_skeletons(out_dir: str | Path, config: SyntheticSkeletonConf
         path = out_dir / f"{name}.skeleton"
         atomic_write_bytes(path, _format_frames(bodies, ids, empty_lead, newline).encode("ascii"))
         paths.append(path)
+    atomic_write_json(out_dir / MARKER, {"config": dataclasses.asdict(config), "complete": True})
     return paths

@@ -11,4 +11,5 @@ AREAS: dict[str, str] = {
     "moco": "vimix_ssl.jobs.bench.moco",  # MoCo step with / without input mixing
     "cmmc": "vimix_ssl.jobs.bench.cmmc",  # CMMC step vs MoCo step
     "retrieval": "vimix_ssl.jobs.bench.retrieval",  # FAISS vs scikit-learn brute force
+    "speed": "vimix_ssl.jobs.bench.speed",  # small-scale path, old vs new: augmentation, step, sharing
 }

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-ENCODER = "s3d_small"  # same registry encoder for both modalities (RGB 3, flow 2 channels)
+ENCODER = "s3d_small"  # same registry encoder for both modalities (3 channels each, METHOD §4)
 GOAL_RATIO = 1.5  # issue 7: a CMMC step costs at most 1.5× a MoCo step
 
 
@@ -27,7 +27,7 @@ def _mocos(encoder: str, width: float) -> nn.ModuleDict:
     from vimix_ssl.models.registry import build_encoder
 
     mocos = {}
-    for modality, channels in (("rgb", 3), ("flow", 2)):
+    for modality, channels in (("rgb", 3), ("flow", 3)):
         backbone = build_encoder(encoder, in_channels=channels, width=width)
         head = video_projection_head(backbone.feature_dim, hidden_dim=backbone.feature_dim)
         mocos[modality] = MoCo(backbone, head, dim=128, queue_size=256)
@@ -74,7 +74,7 @@ def _measure(device: torch.device, width: float, batch_size: int, frames: int, s
              warmup: int) -> dict[str, Any]:
     mocos = _mocos(ENCODER, width).to(device)
     batch = {"rgb": [torch.randn(batch_size, 3, frames, size, size, device=device) for _ in range(2)],
-             "flow": [torch.randn(batch_size, 2, frames, size, size, device=device) for _ in range(2)]}
+             "flow": [torch.randn(batch_size, 3, frames, size, size, device=device) for _ in range(2)]}
     variants = _variants(mocos)
     optimizer = torch.optim.Adam(mocos["rgb"].query_parameters(), lr=1e-4)
     cpu_times: dict[str, list[float]] = {name: [] for name in variants}
@@ -113,7 +113,7 @@ def _measure(device: torch.device, width: float, batch_size: int, frames: int, s
         "rows": rows,
         "goal": f"every CMMC variant ≤ {GOAL_RATIO}× the MoCo step",
         "goal_met": bool(worst <= GOAL_RATIO),
-        "notes": (f"{ENCODER} width {width} on {device.type}, batch {batch_size}×(3|2)×{frames}×{size}², "
+        "notes": (f"{ENCODER} width {width} on {device.type}, batch {batch_size}×3×{frames}×{size}², "
                   f"{rounds} interleaved rounds after {warmup} warm-up, "
                   f"CPU threads={torch.get_num_threads()}. "
                   f"CMMC adds the "

@@ -18,6 +18,9 @@ from vimix_ssl.utils.io import atomic_write_json, atomic_write_text
 
 
 def _child(module_name: str, quick: bool, conn) -> None:
+    from vimix_ssl.utils.threads import prepare_process
+
+    prepare_process()  # a fresh interpreter: before the area imports torch
     try:
         module = importlib.import_module(module_name)
         start = time.perf_counter()

@@ -57,12 +57,35 @@ def evaluation_config(cfg: Any, video_cfg: dict[str, Any] | None, flow_dir: Path
     return config
 
 
+SCORED = ("linear_top1", "r_at_1", "knn_top1")  # metrics with per-video scores (intervals, verdicts)
+
+
+def standardise(train: Any, test: Any) -> tuple[Any, Any]:
+    """Features z-scored per dimension with the *training* split's mean and std.
+
+    A linear classifier of standardised features is a linear classifier of the raw ones (the
+    same family), only SGD's conditioning changes. The demo needs it for the skeleton probe:
+    small ST-GCN features vary along tiny directions around a large common offset, and the
+    plain Linear probe at CrosSCLR's lr 3.0 does not train on them (training loss stays at
+    ln(classes)), while kNN and retrieval, which centre and normalise, separate the classes —
+    the 20-40-point linear-vs-kNN gaps of earlier demo reports (docs/RESULTS.md).
+    """
+    mean, std = train.mean(dim=0, keepdim=True), train.std(dim=0, keepdim=True).clamp(min=1e-12)
+    return (train - mean) / std, (test - mean) / std
+
+
 def evaluate_encoder(config: Any, path: Path, modality: str) -> dict[str, Any]:
-    """Linear probe, retrieval R@k and kNN of one encoder file (features cached)."""
+    """Linear probe, retrieval R@k and kNN of one encoder file (features cached).
+
+    Besides the percentages it returns ``linear_top1_ci`` etc. (95 % bootstrap interval over
+    the test videos, ``eval.stats``) and, under ``_scores``, the per-video 0/100 scores of
+    ``SCORED`` that paired comparisons between encoders need.
+    """
     from vimix_ssl.eval.features import load_eval_encoder
-    from vimix_ssl.eval.knn import knn_accuracy
+    from vimix_ssl.eval.knn import knn_predict
     from vimix_ssl.eval.linear import probe_on_features
     from vimix_ssl.eval.retrieval import evaluate_retrieval
+    from vimix_ssl.eval.stats import correct, interval
     from vimix_ssl.jobs.evaluate.session import modality_kind, split_features
 
     started = time.perf_counter()
@@ -70,19 +93,33 @@ def evaluate_encoder(config: Any, path: Path, modality: str) -> dict[str, Any]:
     feats, _ = split_features(config, source, modality)
     train, test = feats["train"], feats["test"]
     num_classes = int(max(train.labels.max(), test.labels.max())) + 1
-    probe_cfg = config.skeleton_probe if modality_kind(modality) == "skeleton" else config.probe
-    probe = probe_on_features(train.features, train.labels, test.features, test.labels, num_classes,
+    skeleton = modality_kind(modality) == "skeleton"
+    probe_cfg = config.skeleton_probe if skeleton else config.probe
+    # The skeleton probe (peer CrosSCLR: plain Linear, SGD lr 3.0) sees standardised features
+    # here; the video probe standardises through its BatchNorm already. See standardise().
+    probe_train, probe_test = standardise(train.features, test.features) if skeleton else (train.features,
+                                                                                             test.features)
+    probe = probe_on_features(probe_train, train.labels, probe_test, test.labels, num_classes,
                               probe_cfg, desc=f"{modality} probe")
     retrieval = evaluate_retrieval(train.features.numpy(), train.labels.numpy(), test.features.numpy(),
                                    test.labels.numpy(), config.retrieval)
-    knn = knn_accuracy(train.features, train.labels, test.features, test.labels,
-                       k=min(config.knn.k, len(train.labels)), temperature=config.knn.temperature,
-                       num_classes=num_classes)
-    return {
+    knn = knn_predict(train.features, train.labels, test.features, k=min(config.knn.k, len(train.labels)),
+                      temperature=config.knn.temperature, num_classes=num_classes)
+    labels, train_labels = test.labels.numpy(), train.labels.numpy()
+    predicted = probe.probabilities.argmax(1).cpu().numpy()
+    scores = {"linear_top1": correct(predicted, labels),
+              "r_at_1": correct(train_labels[retrieval.neighbours[:, 0]], labels),  # nearest: same class?
+              "knn_top1": correct(knn.cpu().numpy(), labels)}
+    result: dict[str, Any] = {
         "linear_top1": 100 * probe.metrics["top1"], "r_at_1": 100 * retrieval.recall[1],
-        "r_at_5": 100 * retrieval.recall[5], "r_at_10": 100 * retrieval.recall[10], "knn_top1": 100 * knn,
+        "r_at_5": 100 * retrieval.recall[5], "r_at_10": 100 * retrieval.recall[10],
+        "knn_top1": float(scores["knn_top1"].mean()),
         "num_train": len(train.labels), "num_test": len(test.labels), "num_classes": num_classes,
         "eval_seconds": round(time.perf_counter() - started, 1),
-        "_test_features": test.features.numpy(), "_test_labels": test.labels.numpy(),
-        "_predicted": probe.probabilities.argmax(1).cpu().numpy(),
+        "_test_features": test.features.numpy(), "_test_labels": labels, "_predicted": predicted,
+        "_scores": scores,
     }
+    for metric, values in scores.items():
+        ci = interval(values)
+        result[f"{metric}_ci"] = [round(ci.low, 2), round(ci.high, 2)]
+    return result

@@ -34,20 +34,33 @@ def plot_curves(runs: dict[str, Path], out: Path) -> Path:
 
 
 def plot_features(results: list[dict[str, Any]], out: Path) -> Path:
-    """PCA of test features coloured by class: random vs final encoder, per modality."""
+    """PCA of test features coloured by class, with a class legend: random vs final encoder, per modality."""
     from vimix_ssl.eval.report import pca_2d
 
     plt = pyplot()
     modalities = list(dict.fromkeys(r["modality"] for r in results))
-    fig, axes = plt.subplots(2, len(modalities), figsize=(3.4 * len(modalities), 6.4), squeeze=False)
+    fig, axes = plt.subplots(2, len(modalities), figsize=(3.6 * len(modalities), 7.0), squeeze=False)
     for col, m in enumerate(modalities):
         for row, kind in enumerate(("random", "final")):
             r = next(x for x in results if x["modality"] == m and x["encoder"] == kind)
-            xy = pca_2d(r["_test_features"])
-            axes[row][col].scatter(xy[:, 0], xy[:, 1], c=r["_test_labels"], cmap="tab10", s=10)
-            axes[row][col].set_title(f"{m} {kind}", fontsize=9)
-            axes[row][col].set_xticks([])
-            axes[row][col].set_yticks([])
+            features = np.asarray(r["_test_features"], dtype=np.float64)
+            xy = pca_2d(features)
+            centred = features - features.mean(0)
+            total = max(float((centred ** 2).sum()), 1e-12)
+            share = [100 * float((xy[:, i] ** 2).sum()) / total for i in range(2)]
+            ax = axes[row][col]
+            labels = np.asarray(r["_test_labels"])
+            cmap = plt.get_cmap("tab10")
+            for label in np.unique(labels):
+                chosen = labels == label
+                ax.scatter(xy[chosen, 0], xy[chosen, 1], s=9, color=cmap(int(label) % 10),
+                           label=f"class {label}")
+            ax.set_title(f"{m} {kind}", fontsize=9)
+            ax.set_xlabel(f"PC1 ({share[0]:.0f}% of variance)", fontsize=8)
+            ax.set_ylabel(f"PC2 ({share[1]:.0f}% of variance)", fontsize=8)
+            ax.tick_params(labelsize=6)
+            if row == 0:
+                ax.legend(fontsize=6, markerscale=1.5, loc="best")
     fig.tight_layout()
     return save_figure(fig, out)
 
@@ -61,10 +74,58 @@ def plot_confusions(results: list[dict[str, Any]], out: Path) -> Path:
     fig, axes = plt.subplots(1, len(finals), figsize=(3.2 * len(finals), 3.2), squeeze=False)
     for ax, r in zip(axes[0], finals):
         matrix = confusion_matrix(r["_test_labels"], r["_predicted"], r["num_classes"])
-        ax.imshow(matrix, cmap="Blues")
-        ax.set(title=f"{r['modality']} final: linear probe", xlabel="predicted", ylabel="true")
+        image = ax.imshow(matrix, cmap="Blues")
+        fig.colorbar(image, ax=ax, fraction=0.046, label="test videos")
+        ticks = range(r["num_classes"])
+        ax.set_xticks(ticks, [str(t) for t in ticks], fontsize=7)
+        ax.set_yticks(ticks, [str(t) for t in ticks], fontsize=7)
+        ax.set(title=f"{r['modality']} final: linear probe", xlabel="predicted class", ylabel="true class")
     fig.tight_layout()
     return save_figure(fig, out)
+
+
+PAIRS = (("rgb", "flow"), ("joint", "motion"))  # modalities whose features come from the same clips
+COMPARED = (("stage0", "random"), ("final", "random"), ("final", "stage0"))  # (a, b): is a better than b?
+
+
+def comparisons(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Paired differences between a modality's encoders on the same test videos, with verdicts."""
+    from vimix_ssl.eval.stats import compare
+    from vimix_ssl.jobs.demo.evaluate import SCORED
+
+    by = {(r["modality"], r["encoder"]): r for r in results if "_scores" in r}
+    rows = []
+    for m in dict.fromkeys(r["modality"] for r in results):
+        for a, b in COMPARED:
+            if (m, a) not in by or (m, b) not in by:
+                continue
+            for metric in SCORED:
+                c = compare(by[m, a]["_scores"][metric], by[m, b]["_scores"][metric])
+                rows.append({"modality": m, "a": a, "b": b, "metric": metric,
+                             "difference": round(c.difference.mean, 2), "low": round(c.difference.low, 2),
+                             "high": round(c.difference.high, 2), "verdict": c.verdict})
+    return rows
+
+
+def diagnostics(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Effective rank of every encoder's test features; linear CKA between paired modalities per encoder."""
+    from vimix_ssl.eval.diagnostics import effective_rank, linear_cka
+
+    ranks = [{"modality": r["modality"], "encoder": r["encoder"],
+              "effective_rank": round(effective_rank(r["_test_features"]), 2),
+              "dims": int(np.asarray(r["_test_features"]).shape[1])} for r in results]
+    by = {(r["modality"], r["encoder"]): r for r in results}
+    cka = []
+    for first, second in PAIRS:
+        for kind in ("random", "stage0", "final"):
+            x, y = by.get((first, kind)), by.get((second, kind))
+            if x is None or y is None:
+                continue
+            if not np.array_equal(x["_test_labels"], y["_test_labels"]):
+                continue  # not the same clips in the same order: no CKA
+            cka.append({"pair": f"{first}-{second}", "encoder": kind,
+                        "linear_cka": round(linear_cka(x["_test_features"], y["_test_features"]), 3)})
+    return {"effective_rank": ranks, "cka": cka}
 
 
 def write_report(out: Path, demo_config: Any, results: list[dict[str, Any]], timing: dict[str, float],
@@ -79,10 +140,14 @@ def write_report(out: Path, demo_config: Any, results: list[dict[str, Any]], tim
     report = {
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
         "results": public,
+        "comparisons": comparisons(results),
+        "diagnostics": diagnostics(results),
         "protocol": {"demo": to_dict(demo_config), "evaluation": to_dict(eval_config),
                      "pretrain_configs": {k: str(v / "config.yaml") for k, v in runs.items()},
                      "metrics": "percentages on the test split; probe/kNN/retrieval on cached per-video "
-                                "features of the pooled backbone (never the projection head)"},
+                                "features of the pooled backbone (never the projection head); the skeleton "
+                                "probe sees features standardised with the training split's mean and std; "
+                                "intervals: 95 % bootstrap over the test videos (eval.stats)"},
         "timing_seconds": {**timing, "total": round(sum(timing.values()), 1)},
         "plots": {k: str(v.relative_to(out)) for k, v in figures.items()},
     }
@@ -91,19 +156,48 @@ def write_report(out: Path, demo_config: Any, results: list[dict[str, Any]], tim
     return report
 
 
+def _cell(r: dict[str, Any], metric: str) -> str:
+    ci = r.get(f"{metric}_ci")
+    return f"{r[metric]:.1f}" + (f" [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else "")
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     timing = report["timing_seconds"]
     parts = ", ".join(f"{k} {v} s" for k, v in timing.items() if k != "total")
+    tests = sorted({(r["modality"], r.get("num_test")) for r in report["results"]})
     lines = ["# vimix demo report", "",
              f"Created {report['created']}. Total time {timing['total']} s ({parts}).",
              "", "Percentages on the test split. `random` = randomly initialised encoder, `stage0` = after "
              "stage 0 (MoCo + input mixup for RGB/flow, SkeletonCLR for joint/motion), `final` = after the "
-             "Cross-Modal Manifold CutMix stages.", "",
+             "Cross-Modal Manifold CutMix stages. In brackets: 95 % bootstrap interval over the test videos "
+             "of this one run (" + ", ".join(f"{m}: {n} videos" for m, n in tests) + "); it is the test-set "
+             "sampling error only, seed-to-seed variation is not in it.", "",
              "| modality | encoder | linear top-1 | R@1 | R@5 | R@10 | kNN top-1 |",
              "|---|---|---|---|---|---|---|"]
     for r in report["results"]:
-        values = " | ".join(f"{r[m]:.1f}" for m in METRICS)
+        values = " | ".join(_cell(r, m) for m in METRICS)
         lines.append(f"| {r['modality']} | {r['encoder']} | {values} |")
+    lines += ["", "## Is pre-training better than random init, and CMMC better than stage 0?", "",
+              "Paired differences on the same test videos (points, 95 % bootstrap interval). *holds*: the "
+              "interval is above 0; *reversed*: below 0; *not resolved*: it contains 0 — then this run does "
+              "not show an encoder better or worse than the other.", "",
+              "| modality | comparison | metric | difference | verdict |", "|---|---|---|---|---|"]
+    for c in report.get("comparisons", []):
+        lines.append(f"| {c['modality']} | {c['a']} − {c['b']} | {c['metric']} | {c['difference']:+.1f} "
+                     f"[{c['low']:+.1f}, {c['high']:+.1f}] | {c['verdict']} |")
+    diag = report.get("diagnostics", {})
+    if diag:
+        lines += ["", "## Representation diagnostics", "",
+                  "Effective rank of the test features (exp of the entropy of the normalised singular "
+                  "values; close to 1 = the features lie along one direction, dimensional collapse). "
+                  "Linear CKA between the two modalities' features of the same test clips "
+                  "(1 = the same geometry).", "",
+                  "| modality | encoder | effective rank | feature dims |", "|---|---|---|---|"]
+        lines += [f"| {d['modality']} | {d['encoder']} | {d['effective_rank']:.1f} | {d['dims']} |"
+                  for d in diag.get("effective_rank", [])]
+        if diag.get("cka"):
+            lines += ["", "| pair | encoder | linear CKA |", "|---|---|---|"]
+            lines += [f"| {d['pair']} | {d['encoder']} | {d['linear_cka']:.3f} |" for d in diag["cka"]]
     lines.append("")
     for title, path in report["plots"].items():
         lines += [f"## {title}", "", f"![{title}]({path})", ""]

@@ -113,7 +113,7 @@ class DemoConfig:
 def prepare_video_data(cfg: DemoConfig, data_dir: Path) -> tuple[Path, Path]:
     """Synthetic (or given) UCF-layout videos plus their flow store -> (video root, flow dir)."""
     from vimix_ssl.data.flow_extract import FlowExtractSpec, extract_flow_store
-    from vimix_ssl.data.splits import all_videos
+    from vimix_ssl.data.splits import all_videos, require_videos
 
     if cfg.video_root:
         root = Path(cfg.video_root)
@@ -133,6 +133,7 @@ def prepare_video_data(cfg: DemoConfig, data_dir: Path) -> tuple[Path, Path]:
         generate_synthetic_ucf(root, synth, reuse=True)
     flow_dir = data_dir / f"flow_{cfg.flow_method}"
     videos = list(all_videos("ucf101", root, None))
+    require_videos(root, videos, f"the UCF101 splits in {root}")  # before any flow is computed
     spec = FlowExtractSpec(source="raw", source_root=str(root), out_dir=str(flow_dir), method=cfg.flow_method)
     summary = extract_flow_store(videos, spec, workers=cfg.workers, desc=f"flow ({cfg.flow_method})")
     log.info(summary.format("flow videos"))
@@ -238,7 +239,9 @@ def pretrain(config_data: dict[str, Any]) -> Path:
 def run_demo(cfg: DemoConfig) -> dict[str, Any]:
     from vimix_ssl.jobs.demo.report import write_report
     from vimix_ssl.utils.io import atomic_write_json
+    from vimix_ssl.utils.threads import configure_threads
 
+    configure_threads()  # torch/OpenCV threads from the cores this process may use (VIMIX_THREADS overrides)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "demo_config.json", asdict(cfg))

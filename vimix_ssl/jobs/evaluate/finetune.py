@@ -37,10 +37,13 @@ def run(args: Any) -> int:
     from vimix_ssl.eval.results import format_metrics, write_result
     from vimix_ssl.jobs.evaluate.session import (
         build_split,
+        check_split_sizes,
         class_names_of,
         data_label,
+        exclusion_summary,
         input_preparer,
         modality_kind,
+        screen_split,
         start_session,
     )
 
@@ -58,6 +61,11 @@ def run(args: Any) -> int:
     train_set = build_split(config, modality, "train", train=True, encoder=encoder)
     test_size = round(config.data.size * config.finetune.test_resize_ratio)
     test_set = build_split(config, modality, "test", encoder=encoder, size=test_size)
+    test_set.eval_crop_fraction = 1.0  # finetune testing crops with test_resize_ratio and test_crops
+    screening = {"train": {"screening": screen_split(config, train_set, "train")},
+                 "test": {"screening": screen_split(config, test_set, "test")}}
+    check_split_sizes({"train": len(train_set), "test": len(test_set)}, config.data.batch_size, "finetune",
+                      "data.batch_size")
     names = class_names_of(test_set)
     model = FinetuneModel(encoder, encoder.feature_dim, len(names), config.finetune.dropout)
     augment = config.data.augment.photometric().train().to(device) if modality == "rgb" else None
@@ -88,11 +96,14 @@ def run(args: Any) -> int:
     predictions = save_predictions(session.run_dir / "eval" / f"finetune_{modality}_{stamp}.npz", ids,
                                    labels, probabilities, modality)
     protocol = session.protocol(finetune=dataclasses.asdict(config.finetune), history=history,
-                                test=f"{config.finetune.test_crops} crops x dense windows, mean softmax",
-                                test_frame_size=test_size, class_names=names, loop="vimix_ssl.eval.finetune")
+                                test=f"{config.finetune.test_crops} crops x {config.data.eval_windows} "
+                                     "windows, mean softmax",
+                                test_frame_size=test_size, class_names=names, loop="vimix_ssl.eval.finetune",
+                                exclusions=exclusion_summary(screening))
     mixer = config.finetune.mixer or "no mixer"
     path = write_result(session.run_dir, "finetune", metrics, protocol, session.source.describe(),
-                        session.started, data=data_label(session), notes=f"{mixer}; last epoch",
+                        session.started, data=data_label(session),
+                        notes=session.notes(f"{mixer}; last epoch"),
                         files={"predictions": str(predictions)})
     print(f"finetune {modality}: {format_metrics(metrics)}  ({path})")
     return 0

@@ -12,7 +12,9 @@ def run(args: Any) -> int:
 
     session = start_session(args)
     config = session.config.retrieval
-    features, cache = split_features(session.config, session.source, session.modality)
+    windows = {"train": "random"} if config.gallery_windows == "random" else None
+    data_windows = session.config.data.eval_windows
+    features, cache = split_features(session.config, session.source, session.modality, windows=windows)
     train, test = features["train"], features["test"]
     output = evaluate_retrieval(train.features.numpy(), train.labels.numpy(), test.features.numpy(),
                                 test.labels.numpy(), config)
@@ -27,8 +29,9 @@ def run(args: Any) -> int:
                                 train.video_ids, train.labels.tolist())
         files["neighbours"] = str(path)
     protocol = session.protocol(queries="test", gallery="train", cache=cache,
+                                gallery_windows=(windows or {}).get("train", data_windows),
                                 queries_count=len(test.video_ids), gallery_count=len(train.video_ids))
     path = write_result(session.run_dir, "retrieval", metrics, protocol, session.source.describe(),
-                        session.started, data=data_label(session), files=files)
+                        session.started, data=data_label(session), notes=session.notes(""), files=files)
     print(f"retrieval {session.modality}: {format_metrics(metrics)}  ({path})")
     return 0

@@ -99,7 +99,11 @@ def _video_sources(config: PretrainConfig, data: Any, modalities: Sequence[str])
             if not flow.store:
                 raise ConfigError("modalities.flow.store: the flow store folder is required "
                                   "(create it with `vimix prepare flow`)")
-            channels = int(flow.encoder_kwargs.get("in_channels", 2))
+            # METHOD §4: the flow S3D takes 3 channels (dx, dy, constant 0), S3D's default; 2 = (dx, dy)
+            channels = int(flow.encoder_kwargs.get("in_channels", 3))
+            if channels not in (2, 3):
+                raise ConfigError(f"modalities.flow.encoder_kwargs.in_channels: expected 3 (dx, dy, "
+                                  f"constant; METHOD §4) or 2 (dx, dy), got {channels}")
             sources["flow"] = FlowStoreSource(flow.store, units=flow.flow_units, channels=channels)
     return sources
 
@@ -124,14 +128,27 @@ def build_dataset(config: PretrainConfig, modalities: Sequence[str], split: str 
         eval_windows=eval_windows or data.eval_windows, eval_window_stride=data.eval_window_stride,
         crop_area=data.augment.crop_area, crop_aspect=data.augment.crop_aspect,
         flip_probability=data.augment.flip_probability, strict=data.strict,
-        seed=config.seed * 1009 + dist.rank())
+        scale_jitter=data.augment.scale_jitter,
+        seed=config.seed * 1009)  # per sample: (seed, epoch, index), the same draws whatever the world size
 
 
 def build_train_loader(config: PretrainConfig, modalities: Sequence[str],
                        device: torch.device) -> dist.EpochLoader:
     """Two-view training batches, sharded across processes, resumable mid-epoch."""
+    from vimix_ssl.utils.threads import configure_threads, loader_workers
+
+    threads = configure_threads()  # from the cores this process may use (affinity, cgroup, VIMIX_THREADS)
     dataset = build_dataset(config, modalities, "train", train=True)
-    return dist.EpochLoader(dataset, batch_size(config), seed=config.seed, num_workers=num_workers(config),
+    if kind_of(config) == "video":  # a small split: decoded once, batches drawn on the device
+        from vimix_ssl.data import memory_cache
+
+        data = data_config(config)
+        loader = (memory_cache.memory_loader(dataset, data, config.seed, device)
+                  if data.augment.scale_jitter is None else None)  # device crops: resized crop only
+        if loader is not None:
+            return loader
+    return dist.EpochLoader(dataset, batch_size(config), seed=config.seed,
+                            num_workers=loader_workers(num_workers(config), threads),
                             pin_memory=device.type == "cuda")
 
 
