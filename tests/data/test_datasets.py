@@ -320,3 +320,15 @@ def test_random_evaluation_window_is_seeded_per_sample(ucf):
     starts = {frame_indices(make(ucf, "train", train=False, eval_windows="random")[i]["rgb"])[0]
               for i in range(2)}
     assert all(0 <= s <= 30 - 8 for s in starts)
+
+
+def test_full_frame_evaluation_keeps_the_aspect_ratio(ucf):
+    square = make(ucf, "test", train=False, eval_windows="centre")
+    full = make(ucf, "test", train=False, eval_windows="centre")
+    full.eval_frame = "full"
+    assert square[0]["rgb"].shape == (3, 8, 16, 16)
+    clip = full[0]["rgb"]
+    assert clip.shape == (3, 8, 16, round(WIDTH * 16 / HEIGHT))  # short side = size, 48x64 -> 16x21
+    red = clip[0, 0].float().mean(dim=0)  # red = x ramp: the whole width, 0 at the left, 255 at the right
+    assert red[0] < 15 and red[-1] > 240
+    assert frame_indices(clip) == frame_indices(square[0]["rgb"])

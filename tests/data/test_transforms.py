@@ -80,6 +80,19 @@ def test_centre_geometry_is_short_side_resize_and_centre_crop():
     np.testing.assert_array_equal(out, frame[:, 20:80])
 
 
+def test_whole_frame_resize_keeps_the_aspect_ratio_and_flow_flip_negates_dx():
+    frame = _textured(60, 100).astype(np.float32)
+    whole = ClipGeometry(0.0, 0.0, 1.0, 1.0, False)
+    out = apply_geometry(frame[None], whole, 30, shape=(30, 50), channels_first=True)
+    assert out.shape == (3, 1, 30, 50)
+    expected = cv2.resize(frame, (50, 30), interpolation=cv2.INTER_AREA)
+    np.testing.assert_allclose(out[:, 0].transpose(1, 2, 0), expected)
+    flipped = apply_geometry(frame[None], ClipGeometry(0.0, 0.0, 1.0, 1.0, True), 30, kind="flow",
+                             shape=(30, 50))[0]
+    np.testing.assert_allclose(flipped[..., 0], -expected[:, ::-1, 0])
+    np.testing.assert_allclose(flipped[..., 1:], expected[:, ::-1, 1:])
+
+
 # ------------------------------------------------------------------------------ photometric
 
 def _clips(batch: int = 4, frames: int = 3, side: int = 16) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -10,6 +11,7 @@ from vimix_ssl.eval.finetune import (
     FinetuneConfig,
     FinetuneModel,
     build_optimizer,
+    collate_by_frame_shape,
     crop_positions,
     fuse_two_stream,
     predict_videos,
@@ -46,6 +48,88 @@ def test_ten_crop_shapes_positions_and_flips():
     assert ten_crop(clips, 4, crops=1).shape == (2, 2, 1, 4, 4)
     with pytest.raises(ValueError, match="larger than"):
         ten_crop(clips, 8)
+
+
+def test_five_crops_of_a_non_square_frame_match_a_loop_reference():
+    height, width, size = 10, 14, 8
+
+    def reference():  # every top-left corner a size² box can take; the four extremes, then the middle
+        tops = [t for t in range(height) if t + size <= height]
+        lefts = [left for left in range(width) if left + size <= width]
+        corners = [(t, left) for t in (tops[0], tops[-1]) for left in (lefts[0], lefts[-1])]
+        return corners + [((tops[-1] - tops[0]) // 2, (lefts[-1] - lefts[0]) // 2)]
+
+    assert crop_positions(height, width, size) == reference() == [(0, 0), (0, 6), (2, 0), (2, 6), (1, 3)]
+    assert crop_positions(width, height, size) == [(0, 0), (0, 2), (6, 0), (6, 2), (3, 1)]  # portrait
+    clips = torch.randn(1, 2, 3, height, width)
+    views = ten_crop(clips, size, flow=True, crops=10)
+    for k, (top, left) in enumerate(reference()):
+        box = clips[0, :, :, top:top + size, left:left + size]
+        torch.testing.assert_close(views[k], box)
+        mirrored = box.flip(-1).clone()
+        mirrored[0] = -mirrored[0]  # flow: a mirror negates dx
+        torch.testing.assert_close(views[5 + k], mirrored)
+
+
+class _EdgeFrames:
+    """A frame source: ``height`` x ``width`` frames, 0 except the 4 leftmost columns (255)."""
+
+    def __init__(self, shapes):
+        self.shapes = shapes  # video id -> (height, width)
+
+    def num_frames(self, video_id):
+        return 4
+
+    def read(self, video_id, indices):
+        height, width = self.shapes[video_id]
+        frames = np.zeros((len(indices), height, width, 3), np.uint8)
+        frames[:, :, :4] = 255
+        return frames
+
+
+class _Recorder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 2)
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.clone())
+        return self.fc(x.mean(dim=(2, 3, 4)))
+
+
+@pytest.mark.parametrize("test_frame", ["square", "full"])
+def test_full_frame_test_crops_see_the_frame_edges(test_frame):
+    from vimix_ssl.data.datasets import VideoDataset
+    from vimix_ssl.data.splits import VideoEntry, VideoList
+
+    shapes = {"wide": (20, 40), "wide2": (20, 40), "tall": (40, 20)}
+    videos = VideoList([VideoEntry(v, 0) for v in shapes], ["a"])
+    dataset = VideoDataset(videos, {"rgb": _EdgeFrames(shapes)}, train=False, clip_len=2, size=10,
+                           eval_windows="centre")
+    dataset.eval_frame = test_frame
+    samples = [dataset[i] for i in range(3)]
+    groups = collate_by_frame_shape(samples, "rgb")
+    if test_frame == "square":
+        assert [tuple(g["clips"].shape[-2:]) for g in groups] == [(10, 10)]
+    else:  # short side 10, aspect ratio kept; the differently shaped video runs on its own, in order
+        assert [tuple(g["clips"].shape[-2:]) for g in groups] == [(10, 20), (20, 10)]
+        assert [g["video_id"] for g in groups] == [["wide", "wide2"], ["tall"]]
+    model = _Recorder()
+    config = FinetuneConfig(test_crops=5, test_frame=test_frame)
+    probabilities = predict_videos(model, ((g["clips"].float() / 255, g["counts"]) for g in groups), 8,
+                                   config, torch.device("cpu"))
+    assert probabilities.shape == (3, 2)
+    views = torch.cat(model.seen)  # (videos × 5, 3, T, 8, 8)
+    assert views.shape == (15, 3, 2, 8, 8)
+    left_edge = views[..., 0].amax(dim=(1, 2, 3))  # the first column of each crop
+    if test_frame == "square":  # wide videos: the centre square cuts the bright left columns off
+        assert float(views[:10].max()) == 0
+    else:  # wide videos: the left corner crops (0 and 2) start at the frame's bright left edge
+        assert left_edge[[0, 2, 5, 7]].min() > 0.9
+        assert left_edge[[1, 3, 4, 6, 8, 9]].max() == 0  # right corners and centre do not
+        # tall: 10 px wide after the resize, bright columns 0-1; left corners and centre (left 1) see them
+        assert views[10:].amax(dim=(1, 2, 3, 4)).tolist() == [1, 0, 1, 0, 1]
 
 
 def test_predictions_average_softmax_over_windows_and_crops():

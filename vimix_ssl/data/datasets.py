@@ -124,6 +124,9 @@ class VideoDataset(Dataset):
         self.strict, self.seed, self.max_substitutes = strict, seed, max_substitutes
         self.epoch = 0
         self.eval_crop_fraction = 1.0  # evaluation crop: this fraction of the short side, centred
+        # evaluation frames: "square" = the centred crop above, resized to size²; "full" = the whole
+        # frame, short side resized to size, aspect ratio kept (finetune.test_frame: full)
+        self.eval_frame = "square"
         self.bad_samples: dict[str, str] = {}  # video id -> reason (this process's view)
         self.skip_log: list[tuple[int, int, str, str]] = []  # (epoch, index, video_id, reason) per failure
 
@@ -170,8 +173,13 @@ class VideoDataset(Dataset):
             windows = self.eval_window_indices(index, frames_count)
             union, frames = self._read(entry.video_id, windows)
             for name, array in frames.items():
-                geometry = centre_crop_geometry(array.shape[1], array.shape[2], self.eval_crop_fraction)
-                clips = [self._clip(name, array, union, window, geometry) for window in windows]
+                if self.eval_frame == "full":
+                    geometry = ClipGeometry(0.0, 0.0, 1.0, 1.0, False)
+                    shape = self.full_frame_shape(array.shape[1], array.shape[2])
+                else:
+                    geometry = centre_crop_geometry(array.shape[1], array.shape[2], self.eval_crop_fraction)
+                    shape = None
+                clips = [self._clip(name, array, union, window, geometry, shape) for window in windows]
                 sample[name] = torch.stack(clips) if self.eval_windows.startswith("dense") else clips[0]
         sample.update(label=entry.label, index=index, video_id=entry.video_id)
         return sample
@@ -203,14 +211,21 @@ class VideoDataset(Dataset):
         union = np.unique(np.concatenate(windows))
         return union, {name: source.read(video_id, union.tolist()) for name, source in self.sources.items()}
 
+    def full_frame_shape(self, height: int, width: int) -> tuple[int, int]:
+        """``(out_h, out_w)`` of a whole ``height`` x ``width`` frame with its short side at ``size``."""
+        short = min(height, width)
+        return (max(self.size, round(height * self.size / short)),
+                max(self.size, round(width * self.size / short)))
+
     def _clip(self, name: str, frames: np.ndarray, union: np.ndarray, window: np.ndarray,
-              geometry: ClipGeometry) -> torch.Tensor:
+              geometry: ClipGeometry, shape: tuple[int, int] | None = None) -> torch.Tensor:
         positions = np.searchsorted(union, window)  # window frames within the union read
         first, last = int(positions[0]), int(positions[-1])
         consecutive = last - first == len(positions) - 1 and bool(np.all(np.diff(positions) == 1))
         selected = frames[first:last + 1] if consecutive else frames[positions]  # a view when possible
-        clip = apply_geometry(selected, geometry, self.size, self.kinds[name], channels_first=True)
-        return torch.from_numpy(clip)  # (C, T, size, size)
+        clip = apply_geometry(selected, geometry, self.size, self.kinds[name], channels_first=True,
+                              shape=shape)
+        return torch.from_numpy(clip)  # (C, T, size, size), or (C, T, out_h, out_w) with ``shape``
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if self.strict or not self.train:  # evaluation is never substituted

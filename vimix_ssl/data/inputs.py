@@ -26,7 +26,7 @@ from vimix_ssl.config import from_dict, to_dict
 from vimix_ssl.modalities import modality_kind
 
 INPUT_RECORD_FORMAT = 1
-DEFAULT_CHANNELS = {"rgb": 3, "flow": 2, "joint": 3, "motion": 3, "bone": 3}
+DEFAULT_CHANNELS = {"rgb": 3, "flow": 3, "joint": 3, "motion": 3, "bone": 3}
 SKELETON_LOADER_KEYS = ("batch_size", "num_workers")  # pre-training loader keys in a skeleton data dict
 
 

@@ -90,8 +90,10 @@ def centre_geometry(height: int, width: int) -> ClipGeometry:
 
 
 def apply_geometry(frames: np.ndarray, geometry: ClipGeometry, size: int, kind: str = "image",
-                   channels_first: bool = False) -> np.ndarray:
+                   channels_first: bool = False, shape: tuple[int, int] | None = None) -> np.ndarray:
     """Crop every frame of ``(T, H, W, C)`` with the same box, resize to ``size``², flip.
+
+    ``shape=(out_h, out_w)`` resizes to that (non-square) shape instead of ``size``².
 
     Returns ``(T, size, size, C)``, or ``(C, T, size, size)`` with ``channels_first`` (the
     tensor layout, written frame by frame, which is cheaper than transposing afterwards).
@@ -105,11 +107,13 @@ def apply_geometry(frames: np.ndarray, geometry: ClipGeometry, size: int, kind: 
     h = max(1, min(height - top, round(geometry.height * height)))
     w = max(1, min(width - left, round(geometry.width * width)))
     crop = frames[:, top:top + h, left:left + w]
-    interpolation = cv2.INTER_AREA if h * w > size * size else cv2.INTER_LINEAR
-    shape = (channels, frames_count, size, size) if channels_first else (frames_count, size, size, channels)
-    out = np.empty(shape, frames.dtype)
+    out_h, out_w = shape if shape is not None else (size, size)
+    interpolation = cv2.INTER_AREA if h * w > out_h * out_w else cv2.INTER_LINEAR
+    layout = ((channels, frames_count, out_h, out_w) if channels_first
+              else (frames_count, out_h, out_w, channels))
+    out = np.empty(layout, frames.dtype)
     for t in range(frames_count):  # per frame: OpenCV's SIMD paths beat one many-channel resize
-        resized = cv2.resize(crop[t], (size, size), interpolation=interpolation)
+        resized = cv2.resize(crop[t], (out_w, out_h), interpolation=interpolation)
         if geometry.flip:
             resized = cv2.flip(resized, 1)
         resized = resized if resized.ndim == 3 else resized[..., None]

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from vimix_ssl.eval.features import average_per_video, horizontal_flip
+from vimix_ssl.eval.features import average_per_video, collate_eval, horizontal_flip
 from vimix_ssl.eval.linear import topk_accuracy
 from vimix_ssl.mixing.base import soft_cross_entropy
 from vimix_ssl.utils.io import atomic_open
@@ -50,6 +50,9 @@ class FinetuneConfig:
     label_smoothing: float = 0.0
     test_crops: Literal[1, 5, 10] = 10  # ten crops (5 positions × flip), five (no flip; CoCLR) or centre
     test_resize_ratio: float = 1.15  # test frames are resized to size × ratio before cropping
+    # square: crops from the centre square resized to size × ratio; full: from the whole frame, short
+    # side resized to size × ratio, aspect ratio kept (CoCLR test_10crop --five_crop)
+    test_frame: Literal["square", "full"] = "square"
     clips_per_forward: int = 20  # test: clips per forward call
     seed: int = 0
 
@@ -60,6 +63,8 @@ class FinetuneConfig:
             raise ValueError(f"finetune.dropout must be in [0, 1), got {self.dropout}")
         if self.test_resize_ratio < 1:
             raise ValueError(f"finetune.test_resize_ratio must be >= 1, got {self.test_resize_ratio}")
+        if self.test_frame not in ("square", "full"):
+            raise ValueError(f"finetune.test_frame must be square or full, got {self.test_frame!r}")
 
 
 class FinetuneModel(nn.Module):
@@ -91,11 +96,26 @@ def build_optimizer(model: FinetuneModel, config: FinetuneConfig) -> torch.optim
 
 
 def crop_positions(height: int, width: int, size: int) -> list[tuple[int, int]]:
-    """Top-left corners of the five crops: four corners, then the centre."""
+    """Top-left corners of the five crops of a ``height`` x ``width`` frame (square or not): four
+    corners, then the centre."""
     if size > height or size > width:
         raise ValueError(f"crop {size} larger than the {height}x{width} frames")
     bottom, right = height - size, width - size
     return [(0, 0), (0, right), (bottom, 0), (bottom, right), (bottom // 2, right // 2)]
+
+
+def collate_by_frame_shape(samples: list[dict[str, Any]], modality: str) -> list[dict[str, Any]]:
+    """Test samples -> ``collate_eval`` batches, one per consecutive run of videos whose clips share a
+    frame shape (in order). With ``test_frame: full`` the frames keep each video's aspect ratio, which
+    one dataset need not share (UCF101/HMDB51 do): such videos are then run separately, not refused."""
+    groups: list[list[tuple[dict[str, Any], Any]]] = []
+    for sample in samples:
+        shape = tuple(torch.as_tensor(sample[modality]).shape[-2:]) if modality in sample else None
+        if groups and groups[-1][0][1] == shape:
+            groups[-1].append((sample, shape))
+        else:
+            groups.append([(sample, shape)])
+    return [collate_eval([sample for sample, _ in group], modality) for group in groups]
 
 
 def ten_crop(clips: Tensor, size: int, flow: bool = False, crops: int = 10) -> Tensor:
@@ -169,7 +189,8 @@ def predict_videos(model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], s
                    config: FinetuneConfig, device: torch.device, flow: bool = False) -> Tensor:
     """Per-video mean softmax ``(V, num_classes)`` over dense windows × test crops.
 
-    ``batches`` yields ``(clips (N_total, C, T, H, W) prepared, counts (B,) windows per video)``.
+    ``batches`` yields ``(clips (N_total, C, T, H, W) prepared, counts (B,) windows per video)``;
+    ``H`` x ``W`` may be non-square (``test_frame: full``): the crops are placed on the whole frame.
     """
     model.to(device).eval()
     out = []

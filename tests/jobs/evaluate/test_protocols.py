@@ -68,6 +68,8 @@ def test_coclr_finetune_preset_is_coupled_adam_with_five_crops():
     clips = torch.arange(2 * 3 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 3, 1, 6, 6)
     crops = ten_crop(clips, 4, crops=config.finetune.test_crops)
     assert crops.shape == (10, 3, 1, 4, 4)  # five per clip, no mirror images
+    assert config.finetune.test_frame == "full"  # five crops of the whole frame, as test_10crop
+    assert load_eval_config(None, [])[0].finetune.test_frame == "square"  # clean: the centre square
     assert torch.equal(crops[0], clips[0, ..., :4, :4]) and torch.equal(crops[4], clips[0, ..., 1:5, 1:5])
     augment = config.data.augment
     assert (augment.jitter_probability, augment.grayscale_probability, augment.blur_probability) == (

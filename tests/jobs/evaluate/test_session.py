@@ -195,3 +195,17 @@ def test_coclr_linear_probe_trains_on_one_random_window_per_video(tiny):
     counts = {name: FeatureSet.load(r["protocol"]["cache"]["train"]["cache"]).clip_counts.tolist()
               for name, r in (("clean", clean), ("coclr", coclr))}
     assert counts["coclr"] == [1] * 4 and max(counts["clean"]) == 2  # 9-frame videos: two dense windows
+
+
+def test_coclr_finetune_tests_on_five_crops_of_the_whole_frame(tiny, tmp_path):
+    """Issue 16 part 4: `finetune.test_frame: full` runs end to end on 32x24 frames and is recorded."""
+    common = [f"data.root={tiny / 'videos'}", *DATA, "data.batch_size=2", "finetune.epochs=1",
+              "finetune.milestones=[]", "data.eval_windows=centre", "features.videos_per_batch=3",
+              "min_frames=0"]
+    out = tmp_path / "ft"
+    assert _run("finetune", *common, out=out, encoder=tiny / "rgb.pt", protocol="clean,coclr") == 0
+    clean, coclr = load_results(out)
+    assert clean["protocol"]["finetune"]["test_frame"] == "square"
+    assert clean["protocol"]["test_frame_size"] == 37  # round(32 × 1.15), the centre square
+    assert coclr["protocol"]["finetune"]["test_frame"] == "full"
+    assert coclr["protocol"]["test_frame_size"] == "short side 37, aspect ratio kept"

@@ -68,6 +68,7 @@ class DemoConfig:
     # a 0.2 crop often shows no moving object at all (an all-zero flow view).
     crop_area: tuple[float, float] = (0.6, 1.0)
     flow_method: str = "dis"  # paper: tvl1 (≈100× slower on CPU); `vimix prepare flow --method tvl1`
+    flow_channels: int = 3  # METHOD §4: flow S3D takes 3 channels (dx, dy, constant 0); 2 as an option
     # video pre-training (paper: S3D, 32×128², batch 32, 300 + 4×100 epochs)
     video_encoder: str = "s3d_small"
     video_width_multiplier: float = 0.0625
@@ -199,7 +200,7 @@ def video_pretrain_config(cfg: DemoConfig, root: Path, flow_dir: Path, out: Path
                  "batch_size": cfg.video_batch, "num_workers": 0, "eval_window_stride": cfg.clip_len,
                  "augment": {"flip_probability": cfg.flip_probability, "crop_area": list(cfg.crop_area)}},
         "modalities": {"rgb": modality(3),
-                       "flow": modality(2, store=str(flow_dir), flow_units="normalized")},
+                       "flow": modality(cfg.flow_channels, store=str(flow_dir), flow_units="normalized")},
         "stage_defaults": {"epochs": cfg.video_cmmc_epochs,
                            "mixing": {"kind": "cmmc", "op": "cutmix", "axes": "s+t+c"}},
         "stages": video_stages(cfg) if stages is None else stages,

@@ -31,8 +31,14 @@ def run(args: Any) -> int:
 
     import torch
 
-    from vimix_ssl.eval.features import collate_eval, resolve_device
-    from vimix_ssl.eval.finetune import FinetuneModel, predict_videos, save_predictions, train_finetune
+    from vimix_ssl.eval.features import resolve_device
+    from vimix_ssl.eval.finetune import (
+        FinetuneModel,
+        collate_by_frame_shape,
+        predict_videos,
+        save_predictions,
+        train_finetune,
+    )
     from vimix_ssl.eval.linear import topk_accuracy
     from vimix_ssl.eval.results import format_metrics, write_result
     from vimix_ssl.jobs.evaluate.session import (
@@ -62,6 +68,7 @@ def run(args: Any) -> int:
     test_size = round(config.data.size * config.finetune.test_resize_ratio)
     test_set = build_split(config, modality, "test", encoder=encoder, size=test_size)
     test_set.eval_crop_fraction = 1.0  # finetune testing crops with test_resize_ratio and test_crops
+    test_set.eval_frame = config.finetune.test_frame  # square: centre square; full: whole frame, aspect kept
     screening = {"train": {"screening": screen_split(config, train_set, "train")},
                  "test": {"screening": screen_split(config, test_set, "test")}}
     check_split_sizes({"train": len(train_set), "test": len(test_set)}, config.data.batch_size, "finetune",
@@ -81,10 +88,12 @@ def run(args: Any) -> int:
     def test_batches():
         loader = torch.utils.data.DataLoader(test_set, batch_size=config.features.videos_per_batch,
                                              num_workers=config.data.num_workers,
-                                             collate_fn=functools.partial(collate_eval, modality=modality))
-        for batch in loader:
-            clips = batch["clips"].to(device)
-            yield (prepare(clips) if prepare is not None else clips), batch["counts"]
+                                             collate_fn=functools.partial(collate_by_frame_shape,
+                                                                          modality=modality))
+        for group in loader:  # videos whose frames differ in shape are run separately, in order
+            for batch in group:
+                clips = batch["clips"].to(device)
+                yield (prepare(clips) if prepare is not None else clips), batch["counts"]
 
     history = train_finetune(model, train_batches, len(names), config.finetune, device)
     probabilities = predict_videos(model, test_batches(), config.data.size, config.finetune, device,
@@ -98,7 +107,9 @@ def run(args: Any) -> int:
     protocol = session.protocol(finetune=dataclasses.asdict(config.finetune), history=history,
                                 test=f"{config.finetune.test_crops} crops x {config.data.eval_windows} "
                                      "windows, mean softmax",
-                                test_frame_size=test_size, class_names=names, loop="vimix_ssl.eval.finetune",
+                                test_frame_size=test_size if config.finetune.test_frame == "square"
+                                else f"short side {test_size}, aspect ratio kept",
+                                class_names=names, loop="vimix_ssl.eval.finetune",
                                 exclusions=exclusion_summary(screening))
     mixer = config.finetune.mixer or "no mixer"
     path = write_result(session.run_dir, "finetune", metrics, protocol, session.source.describe(),

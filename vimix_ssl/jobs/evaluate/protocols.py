@@ -56,6 +56,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "dropout": 0.9, "epochs": 500, "milestones": [400, 450],
             "test_crops": 5,  # --five_crop: corners + centre, no flip (test_10crop aug_list [5,1,2,3,4])
             "test_resize_ratio": 1.15,  # FiveCrop(224) of 256-px frames, then Scale(128): 256/224
+            # test_10crop: the short side scaled to 256 (aspect ratio kept), FiveCrop(224) of the whole frame
+            "test_frame": "full",
         },
     },
     "crossclr": {
