@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from vimix_ssl.methods.config import StageConfig
-from vimix_ssl.methods.registry import register_stage_method
+from vimix_ssl.methods.registration import register_stage_method
 from vimix_ssl.mixing import boxes
 from vimix_ssl.mixing.feature_mix import AXES_CHOICES, OPS, feature_cutmix
 from vimix_ssl.models.base import StagedEncoder

@@ -10,39 +10,16 @@ A stage method is an ``nn.Module`` with ``training_step(batch) -> dict[str, Tens
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-
 from torch import nn
 
+from vimix_ssl.methods import cmmc  # noqa: F401  (registers "cmmc")
 from vimix_ssl.methods.config import StageConfig
 from vimix_ssl.methods.moco import MoCoMethod
-from vimix_ssl.utils.registry import registrar
-
-StageMethodBuilder = Callable[[StageConfig, nn.ModuleDict], nn.Module]
-
-STAGE_METHODS: dict[str, StageMethodBuilder] = {}
-
-# Modules that register further kinds when imported (kept lazy: they import this module).
-_PLUGIN_MODULES = ("vimix_ssl.methods.cmmc",)
-
-
-# Decorator registering a builder for ``mixing.kind == kind``.
-register_stage_method = registrar(STAGE_METHODS, "stage method")
-
-
-def _load_plugins() -> None:
-    for name in _PLUGIN_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
+from vimix_ssl.methods.registration import STAGE_METHODS, StageMethodBuilder, register_stage_method  # noqa: F401
 
 
 def build_stage_method(stage: StageConfig, mocos: nn.ModuleDict) -> nn.Module:
     """The training method for ``stage`` (a clear error names unknown kinds and modalities)."""
-    _load_plugins()
     kind = stage.mixing.kind
     if kind not in STAGE_METHODS:
         raise KeyError(f"stage {stage.name!r}: no method registered for mixing.kind={kind!r}; "
