@@ -42,13 +42,17 @@ def test_configure_threads_never_exceeds_the_cores_and_honours_the_env(monkeypat
         torch.set_num_threads(before)
 
 
-def test_prepare_process_sets_the_wait_policy_only_before_torch(monkeypatch):
+def test_prepare_process_sets_the_wait_policy_only_before_torch_and_on_shared_cores(monkeypatch):
     import sys
 
     monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setenv("VIMIX_SHARED_CORES", "1")
     assert threads.prepare_process() is False  # torch is already loaded here: too late, nothing set
     assert "OMP_WAIT_POLICY" not in os.environ
     monkeypatch.delitem(sys.modules, "torch")  # as in a fresh interpreter
+    monkeypatch.delenv("VIMIX_SHARED_CORES")
+    assert threads.prepare_process() is True and "OMP_WAIT_POLICY" not in os.environ  # alone: OpenMP's
+    monkeypatch.setenv("VIMIX_SHARED_CORES", "1")
     assert threads.prepare_process() is True and os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # a value the user set is kept
     assert threads.prepare_process() is True and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 ENV = "VIMIX_THREADS"
 WAIT_POLICY = "PASSIVE"  # OpenMP threads waiting for work sleep instead of spinning (see prepare_process)
+SHARED_ENV = "VIMIX_SHARED_CORES"  # "1": other jobs share these cores -> WAIT_POLICY
 
 
 def _cgroup_quota(root: Path = Path("/sys/fs/cgroup")) -> float | None:
@@ -56,18 +57,22 @@ def requested_threads() -> int | None:
 
 
 def prepare_process() -> bool:
-    """Before torch is imported: let idle OpenMP threads sleep (``OMP_WAIT_POLICY=PASSIVE``).
+    """Before torch is imported: with ``VIMIX_SHARED_CORES=1``, idle OpenMP threads sleep.
 
-    OpenMP's default spins waiting threads for a while; when another job shares the cores,
-    the spinning threads take turns from the working ones and a demo-sized step became
-    35x slower (issue 19; ``vimix bench --only speed`` measures it). A value the user set is
-    kept. Returns whether the policy could still take effect (torch not yet imported).
+    OpenMP's default spins waiting threads for a while. When another job shares the cores the
+    spinning threads take turns from the working ones (a demo-sized step 4.1x slower than alone;
+    sleeping threads: 0.9x), but alone, sleeping threads make the same step 2.7x slower and
+    ``vimix demo --quick`` 1.4x (``vimix bench --only speed`` and docs/BENCHMARKS.md, quiet
+    machine). So the default stays OpenMP's and shared machines opt in
+    (``OMP_WAIT_POLICY=PASSIVE`` is set; a value the user set is kept). Returns whether the
+    policy could still take effect (torch not yet imported).
     """
     import sys
 
     if "torch" in sys.modules:
         return False
-    os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
+    if os.environ.get(SHARED_ENV, "") == "1":
+        os.environ.setdefault("OMP_WAIT_POLICY", WAIT_POLICY)
     return True
 
 
