@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from vimix_ssl.ssl.distributed import resolve_device
 from vimix_ssl.utils.io import atomic_open, file_sha256
+from vimix_ssl.utils.io import file_fingerprint as io_file_fingerprint
 
 CACHE_FORMAT = 1  # bump when the cached layout or the extraction maths change
 
@@ -256,24 +257,17 @@ FINGERPRINT_BLOCK = 16 * 1024  # bytes hashed at the start, middle and end of a 
 
 
 def file_fingerprint(path: str | Path) -> list[Any]:
-    """``[size, mtime_ns, sha256 of three sampled blocks]`` of a file; ``["missing"]`` if absent.
+    """``[size, mtime_ns, hash of three sampled blocks]`` of a file; ``["missing"]`` if absent.
 
-    Size and mtime catch almost every replacement; the block hash catches a same-size
-    replacement whose mtime was preserved (``cp -p``, ``rsync -t``). Reading 48 KiB per
-    file keeps it cheap next to decoding the video.
+    Size and mtime catch almost every replacement; the block hash (``utils.io.file_fingerprint``
+    with the middle block) catches a same-size replacement whose mtime was preserved (``cp -p``,
+    ``rsync -t``). Reading 48 KiB per file keeps it cheap next to decoding the video.
     """
-    path = Path(path)
     try:
-        stat = path.stat()
+        fingerprint = io_file_fingerprint(path, FINGERPRINT_BLOCK, middle=True)
     except FileNotFoundError:
         return ["missing"]
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for offset in sorted({0, max(0, stat.st_size // 2 - FINGERPRINT_BLOCK // 2),
-                              max(0, stat.st_size - FINGERPRINT_BLOCK)}):
-            f.seek(offset)
-            digest.update(f.read(FINGERPRINT_BLOCK))
-    return [stat.st_size, stat.st_mtime_ns, digest.hexdigest()[:32]]
+    return [fingerprint["size"], fingerprint["mtime_ns"], fingerprint["sha256_ends"][:32]]
 
 
 def sources_fingerprint(dataset: Any) -> str | None:

@@ -148,23 +148,27 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def file_fingerprint(path: str | Path, block: int = FINGERPRINT_BLOCK) -> dict[str, Any]:
+def file_fingerprint(path: str | Path, block: int = FINGERPRINT_BLOCK,
+                     middle: bool = False) -> dict[str, Any]:
     """What identifies a source file's content cheaply: size, mtime and a content hash.
 
-    The hash is SHA-256 of the size and the first and last ``block`` bytes (the whole file
-    when it is at most ``2 * block``): a replaced or truncated file changes it, and reading
-    it costs at most 2 MiB whatever the file size. ``source_unchanged`` compares a file with one.
+    The hash is SHA-256 of the size and the first and last ``block`` bytes (with ``middle``,
+    also the ``block`` bytes around the middle), or of the whole file when it is no longer
+    than those blocks: a replaced or truncated file changes it, and reading it costs at most
+    2 or 3 blocks whatever the file size. ``source_unchanged`` compares a file with one.
     """
     path = Path(path)
     stat = path.stat()
     h = hashlib.sha256(str(stat.st_size).encode())
+    blocks = 3 if middle else 2
     with open(path, "rb") as f:
-        if stat.st_size <= 2 * block:
+        if stat.st_size <= blocks * block:
             h.update(f.read())
         else:
-            h.update(f.read(block))
-            f.seek(stat.st_size - block)
-            h.update(f.read(block))
+            offsets = [0] + ([stat.st_size // 2 - block // 2] if middle else []) + [stat.st_size - block]
+            for offset in offsets:
+                f.seek(offset)
+                h.update(f.read(block))
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256_ends": h.hexdigest()}
 
 

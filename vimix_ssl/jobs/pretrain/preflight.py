@@ -50,6 +50,7 @@ def _split_source(data: Any) -> str:
 
 
 def _video_files(config: PretrainConfig, data: Any, modalities: Sequence[str], video_id: str) -> list[Path]:
+    from vimix_ssl.data.flow_store import flow_file_path
     from vimix_ssl.data.store import store_file_path
 
     files = []
@@ -57,7 +58,7 @@ def _video_files(config: PretrainConfig, data: Any, modalities: Sequence[str], v
         if modality == "rgb":
             files.append(store_file_path(data.store, video_id) if data.store else Path(data.root) / video_id)
         elif modality == "flow" and config.modalities["flow"].store:
-            files.append(store_file_path(config.modalities["flow"].store, video_id))
+            files.append(flow_file_path(config.modalities["flow"].store, video_id))
     return files
 
 
