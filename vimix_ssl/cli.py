@@ -39,6 +39,7 @@ COMMANDS: dict[str, str | dict[str, str]] = {
         "flow": "vimix_ssl.commands.prepare_flow",
         "check": "vimix_ssl.commands.prepare_check",
         "ntu": "vimix_ssl.commands.prepare_ntu",
+        "val-split": "vimix_ssl.commands.prepare_val_split",
     },
     "data": {
         "check": "vimix_ssl.commands.data_check",

@@ -60,3 +60,56 @@ def test_intervals_over_seeds_and_videos_and_paired_verdicts():
     assert verdicts["CMMC diagnostic: CM cutmix s+t+c beats stage 0 (flow, r_at_1)"] == "reversed"
     text = render(summary, claims(summary), StudyConfig(seeds=[0, 1, 2], tables=[2]), "vimix study")
     assert "## Table 2 — motion_only" in text and "| reversed |" in text and "not resolved" in text
+
+
+@pytest.mark.slow
+def test_study_command_random_rows_and_validation_split(tmp_path):
+    """Through `vimix study`: Table 2 on a carved validation split, with random-init rows and verdicts."""
+    import json
+
+    import torch
+
+    from vimix_ssl.cli import main
+    from vimix_ssl.models.registry import build_encoder
+    from vimix_ssl.utils.checkpoint import load_checkpoint
+
+    out = tmp_path / "study"
+    code = main(["study", "--out", str(out), "--settings", "motion_only", "--tables", "2", "--seeds", "3",
+                 "--video-per-class", "8", "--skeleton-per-class", "4", "--stage0-epochs", "1",
+                 "--stage-epochs", "1", "--evaluate-on", "validation", "--device", "cpu"])
+    assert code == 0
+    result = json.loads((out / "study.json").read_text())
+    rows = {(r["row"], r["modality"]) for r in result["rows"]}
+    assert {("random init", "rgb"), ("random init", "flow"), ("stage 0", "rgb"),
+            ("+CM cutmix s+t+c", "flow")} <= rows
+    # evaluated on the carved validation groups: as many scored videos as the record lists
+    record = json.loads((out / "motion_only" / "data" / "validation_splits" / "VALIDATION.json").read_text())
+    for r in result["rows"]:
+        assert len(r["scores"]["linear_top1"]) == record["validation_videos"]
+    assert "validation split" in (out / "study.md").read_text()
+    # the random row is a fresh encoder built under the run's seed, not the trained one
+    random_file = out / "motion_only" / "seed3" / "table2" / "stage0" / "encoders" / "rgb_random.pt"
+    saved = load_checkpoint(random_file)
+    torch.manual_seed(3)
+    fresh = build_encoder(saved["name"], **saved["kwargs"]).state_dict()
+    assert all(torch.equal(fresh[k], v) for k, v in saved["state_dict"].items())
+    trained = load_checkpoint(random_file.parents[1] / "rgb_final.pt")["state_dict"]
+    assert any(not torch.equal(trained[k], v) for k, v in saved["state_dict"].items()
+               if v.is_floating_point())
+    claims = [c for c in result["claims"] if c["claim"].startswith("pre-training beats random init")]
+    assert claims and all(c["verdict"] == ("holds" if c["low"] > 0 else "reversed" if c["high"] < 0
+                                           else "not resolved") for c in claims)
+
+
+def test_flow_table1_rows_get_their_claims_and_bad_modalities_are_refused(tmp_path, capsys):
+    from vimix_ssl.cli import main
+
+    rows = []
+    for seed in (0, 1, 2):
+        rows += [_scored(1, "MoCo", "flow", seed, 0.60), _scored(1, "+mixup", "flow", seed, 0.40)]
+    verdicts = {c["claim"]: c["verdict"] for c in claims(summarise(rows))}
+    assert verdicts["Table 1: +mixup beats MoCo (flow, linear_top1)"] == "reversed"
+    assert not any("(rgb," in claim for claim in verdicts)  # no RGB rows, no RGB claims
+    code = main(["study", "--out", str(tmp_path / "s"), "--table1-modalities", "joint"])
+    assert code == 2 and "table1_modalities" in capsys.readouterr().err
+    assert not (tmp_path / "s" / "study.json").exists()

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from vimix_ssl.jobs.demo.run import (
+    SETTINGS,
     SKELETON_PAIR,
     VIDEO_PAIR,
     DemoConfig,
@@ -73,10 +74,6 @@ TABLE5 = {  # row -> mixing of the joint and motion stages after SkeletonCLR sta
 }
 
 
-SETTINGS = {  # synthetic video setting -> DemoConfig overrides
-    "motion_only": {"scene_cue": 0.0, "appearance_pool": 0},  # a fresh look per clip, no scene
-    "scene_cue": {},  # the demo's data: half the clips in their class's scene, 4 shared looks
-}
 
 
 @dataclass
@@ -86,10 +83,22 @@ class StudyConfig:
     # classes x 300 clips split 1 tests 7 of 25 groups, 504 test clips, enough to resolve a
     # 5-point difference (a 95 % interval of about +-4 points at 70 % accuracy).
     video_per_class: int = 300
+    # skeleton samples per class for Table 5 (the demo's 24 give a 60-sample test split)
+    skeleton_per_class: int = 100
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     tables: list[int] = field(default_factory=lambda: [1, 2, 5])
+    # Table 1's input-mixing rows per modality: the paper's is RGB; flow adds the same rows for
+    # the flow encoder (does input mixing help or hurt flow's stage 0?)
+    table1_modalities: list[str] = field(default_factory=lambda: ["rgb"])
     stage_epochs: int = 4  # epochs of each row's rgb / flow (joint / motion) stage after stage 0
+    # epochs of every video stage 0 (Table 1 rows, Table 2's shared stage 0); None = the demo's.
+    # The demo's budget in clips seen: 30 epochs x 224 clips = 6720 clips per stage 0, about 5
+    # epochs of the study's 1296 training clips (--full sizes, 300 videos per class).
+    stage0_epochs: int | None = None
     settings: list[str] = field(default_factory=lambda: list(SETTINGS))
+    # "test": the dataset's test split; "validation": groups carved from the training list
+    # (data/validation.py) are the evaluation split, for choosing settings without the test split
+    evaluate_on: str = "test"
 
 
 METRICS = ("linear_top1", "r_at_1", "knn_top1")
@@ -100,6 +109,10 @@ def _metrics(eval_cfg: Any, run_dir: Path, modality: str) -> dict[str, Any]:
     from vimix_ssl.models.export import export_from_checkpoint
 
     path = export_from_checkpoint(run_dir / "checkpoint.pt", modality, run_dir / f"{modality}_final.pt")
+    return _encoder_metrics(eval_cfg, path, modality)
+
+
+def _encoder_metrics(eval_cfg: Any, path: Path, modality: str) -> dict[str, Any]:
     m = evaluate_encoder(eval_cfg, path, modality)
     return {**{k: m[k] for k in METRICS}, "scores": {k: m["_scores"][k].tolist() for k in METRICS},
             "_features": m["_test_features"]}
@@ -121,14 +134,15 @@ def run_seed(cfg: StudyConfig, seed: int, out: Path, root: Path, flow_dir: Path,
     rows: list[dict[str, Any]] = []
     seed_dir = out / f"seed{seed}"
     if 1 in tables:
-        for name, mixing in TABLE1.items():
-            run = seed_dir / "table1" / _slug(name)
-            stages = [{"name": "stage0_rgb", "train": "rgb", "epochs": demo.video_stage0_epochs,
-                       "mixing": mixing}]
-            pretrain(video_pretrain_config(demo, root, flow_dir, run, stages))
-            metrics = _metrics(eval_cfg, run, "rgb")
-            metrics.pop("_features")
-            rows.append({"table": 1, "row": name, "modality": "rgb", "seed": seed, **metrics})
+        for modality in cfg.table1_modalities:
+            for name, mixing in TABLE1.items():
+                run = seed_dir / "table1" / (_slug(name) + ("" if modality == "rgb" else f"_{modality}"))
+                stages = [{"name": f"stage0_{modality}", "train": modality,
+                           "epochs": demo.video_stage0_epochs, "mixing": mixing}]
+                pretrain(video_pretrain_config(demo, root, flow_dir, run, stages))
+                metrics = _metrics(eval_cfg, run, modality)
+                metrics.pop("_features")
+                rows.append({"table": 1, "row": name, "modality": modality, "seed": seed, **metrics})
     if 2 in tables:
         def video(out: Path, stages: list | None = None) -> dict[str, Any]:
             return video_pretrain_config(demo, root, flow_dir, out, stages)
@@ -148,11 +162,17 @@ def _staged_rows(table: int, table_rows: dict[str, dict[str, Any]], pair: tuple[
                  stage_epochs: int, seed: int, eval_cfg: Any,
                  make_config: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
     """A shared stage 0 for both modalities, then per row one stage per modality with its mixing."""
+    from vimix_ssl.jobs.demo.evaluate import random_encoder_file
+
     base = folder / "stage0"
     stage0 = make_config(base)["stages"][:2]
     pretrain(make_config(base, stage0))
-    rows = _with_diagnostics([{"table": table, "row": "stage 0", "modality": m, "seed": seed,
-                               **_metrics(eval_cfg, base, m)} for m in pair])
+    randoms = {m: random_encoder_file(base / "checkpoint.pt", m, seed, base / "encoders" / f"{m}_random.pt")
+               for m in pair}
+    rows = _with_diagnostics([{"table": table, "row": "random init", "modality": m, "seed": seed,
+                               **_encoder_metrics(eval_cfg, randoms[m], m)} for m in pair])
+    rows += _with_diagnostics([{"table": table, "row": "stage 0", "modality": m, "seed": seed,
+                                **_metrics(eval_cfg, base, m)} for m in pair])
     for name, mixing in table_rows.items():
         run = folder / _slug(name)
         _continue_from(base, run)
@@ -226,7 +246,7 @@ def claims(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
         b = index.get((setting, table, worse, worse_modality or modality))
         if a is None or b is None:
             return
-        for metric in ("linear_top1", "r_at_1"):
+        for metric in METRICS:
             entry = {"setting": setting, "claim": f"{text} ({modality}, {metric})", "better": a[metric],
                      "worse": b[metric], "verdict": None}
             sa, sb = a["_scores"].get(metric), b["_scores"].get(metric)
@@ -240,9 +260,10 @@ def claims(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
             checks.append(entry)
 
     for setting in dict.fromkeys(s.get("setting", "") for s in summary):
-        for row in ("+temporal cutmix", "+ST cutmix", "+VideoMix"):
-            check(f"Table 1: +mixup beats {row}", setting, 1, "+mixup", row, "rgb")
-        check("Table 1: +mixup beats MoCo", setting, 1, "+mixup", "MoCo", "rgb")
+        for m in ("rgb", "flow"):
+            for row in ("+temporal cutmix", "+ST cutmix", "+VideoMix"):
+                check(f"Table 1: +mixup beats {row}", setting, 1, "+mixup", row, m)
+            check("Table 1: +mixup beats MoCo", setting, 1, "+mixup", "MoCo", m)
         for m in ("rgb", "flow"):
             check("Table 2: CM mixup beats (input) mixup", setting, 2, "+CM mixup", "+mixup", m)
             check("Table 2: CM cutmix s+t+c beats CM cutmix s", setting, 2, "+CM cutmix s+t+c",
@@ -254,6 +275,16 @@ def claims(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
             check("CMMC diagnostic: CM cutmix s+t+c beats stage 0", setting, 2, "+CM cutmix s+t+c",
                   "stage 0", m)
         check("flow beats RGB on motion classes (stage 0)", setting, 2, "stage 0", "stage 0", "flow", "rgb")
+        check("flow beats RGB on motion classes (after CM cutmix s+t+c)", setting, 2, "+CM cutmix s+t+c",
+              "+CM cutmix s+t+c", "flow", "rgb")
+        for m in ("rgb", "flow"):
+            check("pre-training beats random init (stage 0)", setting, 2, "stage 0", "random init", m)
+            check("pre-training beats random init (CM cutmix s+t+c)", setting, 2, "+CM cutmix s+t+c",
+                  "random init", m)
+        for m in ("joint", "motion"):
+            check("pre-training beats random init (SkeletonCLR)", setting, 5, "SkeletonCLR", "random init", m)
+            check("pre-training beats random init (SkeletonCLR + CMMC)", setting, 5, "SkeletonCLR + CMMC",
+                  "random init", m)
         for m in ("joint", "motion"):
             check("Table 5: +CMMC beats SkeletonCLR", setting, 5, "SkeletonCLR + CMMC", "SkeletonCLR", m)
     return checks
@@ -270,7 +301,10 @@ def render(summary: list[dict[str, Any]], checks: list[dict[str, Any]], cfg: Stu
     lines = ["# Reproduction study on the synthetic benchmarks", "", f"Command: `{command}`", "",
              f"Seeds {cfg.seeds}; settings {cfg.settings}; demo sizes {asdict(cfg.demo)} with "
              f"{cfg.video_per_class} videos per class; {cfg.stage_epochs} epochs per row stage.",
-             "Percentages on the test split: mean ± std over seeds [95 % bootstrap interval over seeds and "
+             "Video percentages are on the **validation split** carved from the training list (whole groups; "
+             "the test split was not used)." if cfg.evaluate_on == "validation" else
+             "Video percentages are on the test split.",
+             "Percentages: mean ± std over seeds [95 % bootstrap interval over seeds and "
              "test videos]. Verdicts: *holds* = the paired difference's interval is above 0, *reversed* = "
              "below 0, *not resolved* = it contains 0.", ""]
     for setting in dict.fromkeys(s.get("setting", "") for s in summary):
@@ -309,9 +343,15 @@ def run_study(cfg: StudyConfig, command: str = "vimix study") -> dict[str, Any]:
     unknown = sorted(set(cfg.settings) - set(SETTINGS))
     if unknown:
         raise ValueError(f"study settings {unknown}: expected some of {sorted(SETTINGS)}")
+    if not set(cfg.table1_modalities) <= set(VIDEO_PAIR):
+        raise ValueError(f"table1_modalities {cfg.table1_modalities}: expected some of {list(VIDEO_PAIR)}")
     rows: list[dict[str, Any]] = []
     for number, setting in enumerate(cfg.settings):
+        if cfg.evaluate_on not in ("test", "validation"):
+            raise ValueError(f"evaluate_on: expected test or validation, got {cfg.evaluate_on!r}")
+        epochs = {} if cfg.stage0_epochs is None else {"video_stage0_epochs": cfg.stage0_epochs}
         demo = replace(cfg.demo, out=str(out / setting), video_per_class=cfg.video_per_class,
+                       skeleton_per_class=cfg.skeleton_per_class, evaluate_on=cfg.evaluate_on, **epochs,
                        **SETTINGS[setting])
         data_dir = out / setting / "data"
         root, flow_dir = prepare_video_data(demo, data_dir)

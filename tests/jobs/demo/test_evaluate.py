@@ -32,3 +32,16 @@ def test_standardised_features_let_the_skeleton_probe_train():
     torch.testing.assert_close(scaled_train.mean(0), torch.zeros(16), atol=1e-2, rtol=0)  # float32
     moved = standardise(train_x, test_x + 1.0)[1]
     torch.testing.assert_close(moved - scaled_test, 1.0 / train_x.std(0, keepdim=True).expand_as(moved))
+
+
+def test_intermediate_stages_are_the_later_stages_of_a_modality_but_the_last(tmp_path):
+    from vimix_ssl.jobs.demo.evaluate import intermediate_stages
+
+    for name in ("stage0_stage0_rgb", "stage1_stage0_flow", "stage2_cmmc1_rgb", "stage3_cmmc1_flow",
+                 "stage4_cmmc2_rgb", "stage5_cmmc2_flow", "stage10_cmmc3_rgb", "stage11_cmmc3_flow"):
+        (tmp_path / f"{name}.pt").touch()
+    assert [k for k, _ in intermediate_stages(tmp_path, "rgb")] == ["cmmc1", "cmmc2"]  # numeric order
+    assert [p.name for _, p in intermediate_stages(tmp_path, "flow")] == ["stage3_cmmc1_flow.pt",
+                                                                         "stage5_cmmc2_flow.pt"]
+    (tmp_path / "stage2_cmmc_joint.pt").touch()
+    assert intermediate_stages(tmp_path, "joint") == []  # one CMMC stage: it is the final encoder

@@ -53,3 +53,14 @@ def test_verdicts_diagnostics_and_markdown():
     assert "| rgb | final − random | linear_top1 |" in text and "| holds |" in text
     assert "not resolved" in text and "| rgb-flow | stage0 | 1.000 |" in text
     assert "rgb: 400 videos" in text
+
+
+def test_intermediate_cmmc_stage_is_compared_with_stage0():
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(400, 6))
+    results = [_result("rgb", kind, accuracy, features, seed) for seed, (kind, accuracy) in
+               enumerate((("random", 0.3), ("stage0", 0.3), ("cmmc1", 0.7), ("final", 0.7)))]
+    pairs = {(r["a"], r["b"]) for r in comparisons(results)}
+    assert ("cmmc1", "stage0") in pairs and ("final", "stage0") in pairs
+    verdict = {(r["a"], r["metric"]): r["verdict"] for r in comparisons(results) if r["b"] == "stage0"}
+    assert verdict["cmmc1", "linear_top1"] == "holds"

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from vimix_ssl.jobs.demo.run import ENCODER_KINDS, DemoConfig, run_demo
+from vimix_ssl.jobs.demo.report import ENCODERS as ENCODER_KINDS
+from vimix_ssl.jobs.demo.run import DemoConfig, run_demo
 
 REQUIRED = ("modality", "encoder", "linear_top1", "r_at_1", "r_at_5", "r_at_10", "knn_top1")
 
@@ -63,3 +64,40 @@ def test_demo_command_line_maps_to_the_config():
     assert (cfg.out, cfg.video_root, cfg.flow_method) == ("x", "v", "tvl1")
     assert cfg.workers == DemoConfig().workers  # None leaves the default
     assert cfg.video_stage0_epochs < DemoConfig().video_stage0_epochs  # --quick is smaller
+
+
+def test_validation_setting_carves_groups_and_never_reads_the_test_list(tmp_path):
+    from pathlib import Path
+
+    from vimix_ssl.data.splits import load_video_list
+    from vimix_ssl.jobs.demo.evaluate import evaluation_config
+    from vimix_ssl.jobs.demo.run import prepare_video_data, video_pretrain_config
+
+    cfg = tiny(tmp_path / "demo")
+    cfg = type(cfg)(**{**cfg.__dict__, "evaluate_on": "validation", "video_per_class": 10})
+    root, flow_dir = prepare_video_data(cfg, tmp_path / "demo" / "data")
+    video = video_pretrain_config(cfg, root, flow_dir, tmp_path / "run")
+    evaluation = evaluation_config(cfg, video, flow_dir, None, tmp_path / "cache")
+    splits = Path(video["data"]["splits"])
+    assert evaluation.data.splits == str(splits) and (splits / "VALIDATION.json").is_file()
+
+    def ids(subset, where):
+        return {e.video_id for e in load_video_list("ucf101", root, where, subset=subset).entries}
+
+    train, val = ids("train", splits), ids("test", splits)
+    original_train, original_test = ids("train", None), ids("test", None)
+    assert val and train and not train & val and train | val == original_train
+    assert not (train | val) & original_test  # the test list is not used at all
+
+
+def test_demo_prints_intervals_and_verdicts():
+    from vimix_ssl.jobs.demo.report import console_table
+
+    result = {"modality": "rgb", "linear_top1": 40.0, "r_at_1": 30.0, "knn_top1": 35.0,
+              "linear_top1_ci": [30.0, 50.0], "r_at_1_ci": [20.0, 40.0], "knn_top1_ci": [25.0, 45.0]}
+    report = {"results": [{**result, "encoder": "random"}, {**result, "encoder": "final"}],
+              "comparisons": [{"modality": "rgb", "a": "final", "b": "random", "metric": "r_at_1",
+                               "difference": 5.0, "low": -2.0, "high": 12.0, "verdict": "not resolved"}],
+              "protocol": {"demo": {"evaluate_on": "test"}}}
+    text = console_table(report)
+    assert "40.0 [30.0, 50.0]" in text and "final - random: R@1 +5.0 [-2.0, +12.0] not resolved" in text

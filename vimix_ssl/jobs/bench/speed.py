@@ -232,6 +232,12 @@ def run(quick: bool = False) -> dict[str, Any]:
         for name in ("old", "new"):
             rows.append([f"training step {label}, batch 16, {threads} thread(s): {name} path",
                          "clips / s (wall)", round(r[name], 1), round(r[name] / rates["old"], 2)])
+    if threads > 1:  # tiny convolutions: does one intra-op thread beat several? (same run, same data)
+        torch.set_num_threads(1)
+        one = _step_rates(demo, 16, steps)["new"]
+        torch.set_num_threads(threads)
+        rows.append(["training step 8x32² (demo), batch 16, 1 thread: new path", "clips / s (wall)",
+                     round(one, 1), round(one / rates["old"], 2)])
     shared_rows, shared_ratio = ([], float("nan")) if quick else _shared_rows(10)
     rows += shared_rows
     speedup, big_speedup = rates["new"] / rates["old"], big_rates["new"] / rates["old"]

@@ -8,28 +8,49 @@ from typing import Any
 
 
 def export_encoders(run_dir: Path, modalities: tuple[str, ...], seed: int) -> dict[str, dict[str, Path]]:
-    """Encoder files per modality: random init, end of its stage 0, end of the schedule."""
-    import torch
-
-    from vimix_ssl.models.export import export_encoder, export_from_checkpoint
-    from vimix_ssl.models.registry import build_encoder
-    from vimix_ssl.utils.checkpoint import load_checkpoint
+    """Encoder files per modality, in training order: random init, end of its stage 0, the end of
+    each later stage that trained it except the last (named after the stage, e.g. ``cmmc1``),
+    and the end of the schedule (``final``)."""
+    from vimix_ssl.models.export import export_from_checkpoint
 
     final_ckpt = run_dir / "checkpoint.pt"
-    spec = load_checkpoint(final_ckpt)["encoders"]
     files: dict[str, dict[str, Path]] = {}
     for m in modalities:
         out = run_dir / "encoders"
-        torch.manual_seed(seed)  # the random baseline: a fresh encoder of the same architecture
-        random = build_encoder(spec[m]["name"], **spec[m]["kwargs"])
         stage0 = next(run_dir.glob(f"stage*_stage0_{m}.pt"))
-        files[m] = {
-            "random": export_encoder(out / f"{m}_random.pt", spec[m]["name"], spec[m]["kwargs"],
-                                     random.state_dict(), m, meta={"note": "random initialisation"}),
-            "stage0": export_from_checkpoint(stage0, m, out / f"{m}_stage0.pt"),
-            "final": export_from_checkpoint(final_ckpt, m, out / f"{m}_final.pt"),
-        }
+        files[m] = {"random": random_encoder_file(final_ckpt, m, seed, out / f"{m}_random.pt"),
+                    "stage0": export_from_checkpoint(stage0, m, out / f"{m}_stage0.pt")}
+        for kind, path in intermediate_stages(run_dir, m):
+            files[m][kind] = export_from_checkpoint(path, m, out / f"{m}_{kind}.pt")
+        files[m]["final"] = export_from_checkpoint(final_ckpt, m, out / f"{m}_final.pt")
     return files
+
+
+def intermediate_stages(run_dir: Path, modality: str) -> list[tuple[str, Path]]:
+    """``(stage name without the modality, file)`` of the stages after stage 0 that trained
+    ``modality``, in order, without the last one (its weights are the final encoder's)."""
+    import re
+
+    pattern = re.compile(rf"stage(\d+)_(.+)_{re.escape(modality)}\.pt")
+    found = sorted((int(match.group(1)), match.group(2), path)
+                   for path in run_dir.glob(f"stage*_{modality}.pt")
+                   if (match := pattern.fullmatch(path.name)) and match.group(2) != "stage0")
+    return [(name, path) for _, name, path in found[:-1]]
+
+
+def random_encoder_file(checkpoint: Path, modality: str, seed: int, out: Path) -> Path:
+    """The random baseline: a fresh encoder of ``checkpoint``'s architecture, built under ``seed``."""
+    import torch
+
+    from vimix_ssl.models.export import export_encoder
+    from vimix_ssl.models.registry import build_encoder
+    from vimix_ssl.utils.checkpoint import load_checkpoint
+
+    spec = load_checkpoint(checkpoint)["encoders"][modality]
+    torch.manual_seed(seed)
+    random = build_encoder(spec["name"], **spec["kwargs"])
+    return export_encoder(out, spec["name"], spec["kwargs"], random.state_dict(), modality,
+                          meta={"note": "random initialisation"})
 
 
 def evaluation_config(cfg: Any, video_cfg: dict[str, Any] | None, flow_dir: Path | None,
@@ -47,7 +68,8 @@ def evaluation_config(cfg: Any, video_cfg: dict[str, Any] | None, flow_dir: Path
     }
     if video_cfg is not None:
         d = video_cfg["data"]
-        data["data"] = {k: d[k] for k in ("dataset", "root", "clip_len", "size", "eval_window_stride")}
+        data["data"] = {k: d[k] for k in ("dataset", "root", "splits", "clip_len", "stride", "size",
+                                              "eval_window_stride")}
         data["data"]["num_workers"] = 0
         data["flow_store"], data["flow_units"] = str(flow_dir), "normalized"
     if ntu_dir is not None:

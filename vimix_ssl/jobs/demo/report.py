@@ -86,6 +86,7 @@ def plot_confusions(results: list[dict[str, Any]], out: Path) -> Path:
 
 PAIRS = (("rgb", "flow"), ("joint", "motion"))  # modalities whose features come from the same clips
 COMPARED = (("stage0", "random"), ("final", "random"), ("final", "stage0"))  # (a, b): is a better than b?
+ENCODERS = ("random", "stage0", "final")  # every run has these; intermediate stages come in between
 
 
 def comparisons(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -96,7 +97,9 @@ def comparisons(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by = {(r["modality"], r["encoder"]): r for r in results if "_scores" in r}
     rows = []
     for m in dict.fromkeys(r["modality"] for r in results):
-        for a, b in COMPARED:
+        # each intermediate stage (e.g. after the first CMMC round) against stage 0 too
+        middle = [r["encoder"] for r in results if r["modality"] == m and r["encoder"] not in ENCODERS]
+        for a, b in (*COMPARED, *((kind, "stage0") for kind in middle)):
             if (m, a) not in by or (m, b) not in by:
                 continue
             for metric in SCORED:
@@ -117,7 +120,7 @@ def diagnostics(results: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]
     by = {(r["modality"], r["encoder"]): r for r in results}
     cka = []
     for first, second in PAIRS:
-        for kind in ("random", "stage0", "final"):
+        for kind in dict.fromkeys(r["encoder"] for r in results if r["modality"] == first):
             x, y = by.get((first, kind)), by.get((second, kind))
             if x is None or y is None:
                 continue
@@ -144,16 +147,35 @@ def write_report(out: Path, demo_config: Any, results: list[dict[str, Any]], tim
         "diagnostics": diagnostics(results),
         "protocol": {"demo": to_dict(demo_config), "evaluation": to_dict(eval_config),
                      "pretrain_configs": {k: str(v / "config.yaml") for k, v in runs.items()},
-                     "metrics": "percentages on the test split; probe/kNN/retrieval on cached per-video "
-                                "features of the pooled backbone (never the projection head); the skeleton "
-                                "probe sees features standardised with the training split's mean and std; "
-                                "intervals: 95 % bootstrap over the test videos (eval.stats)"},
+                     "metrics": f"percentages on the {_evaluated_split(demo_config)}; probe/kNN/retrieval "
+                                "on cached per-video features of the pooled backbone (never the projection "
+                                "head); the skeleton probe sees features standardised with the training "
+                                "split's mean and std; intervals: 95 % bootstrap over the evaluated items "
+                                "(eval.stats)"},
         "timing_seconds": {**timing, "total": round(sum(timing.values()), 1)},
         "plots": {k: str(v.relative_to(out)) for k, v in figures.items()},
     }
     atomic_write_json(out / "report.json", report)
     atomic_write_text(out / "report.md", render_markdown(report))
     return report
+
+
+def console_table(report: dict[str, Any]) -> str:
+    """What ``vimix demo`` prints: every number with its interval, every comparison with its verdict."""
+    from vimix_ssl.jobs.demo.evaluate import SCORED
+
+    names = {"linear_top1": "linear top-1", "r_at_1": "R@1", "knn_top1": "kNN top-1"}
+    lines = [_split_sentence(report) + " In brackets: 95 % bootstrap interval over the test items.",
+             f"{'modality':8} {'encoder':7} " + " ".join(f"{names[m]:>19}" for m in SCORED)]
+    for r in report["results"]:
+        lines.append(f"{r['modality']:8} {r['encoder']:7} " + " ".join(f"{_cell(r, m):>19}" for m in SCORED))
+    lines += ["", "paired differences (holds: better, reversed: worse, not resolved: this run shows neither)"]
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for c in report.get("comparisons", []):
+        grouped.setdefault((c["modality"], c["a"], c["b"]), []).append(
+            f"{names[c['metric']]} {c['difference']:+.1f} [{c['low']:+.1f}, {c['high']:+.1f}] {c['verdict']}")
+    lines += [f"{m:8} {a} - {b}: " + "; ".join(parts) for (m, a, b), parts in grouped.items()]
+    return "\n".join(lines)
 
 
 def _cell(r: dict[str, Any], metric: str) -> str:
@@ -167,9 +189,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     tests = sorted({(r["modality"], r.get("num_test")) for r in report["results"]})
     lines = ["# vimix demo report", "",
              f"Created {report['created']}. Total time {timing['total']} s ({parts}).",
-             "", "Percentages on the test split. `random` = randomly initialised encoder, `stage0` = after "
-             "stage 0 (MoCo + input mixup for RGB/flow, SkeletonCLR for joint/motion), `final` = after the "
-             "Cross-Modal Manifold CutMix stages. In brackets: 95 % bootstrap interval over the test videos "
+             "", _split_sentence(report) + " `random` = randomly initialised encoder, `stage0` = after "
+             "stage 0 (MoCo + input mixup for RGB/flow, SkeletonCLR for joint/motion), `cmmc1` = after the "
+             "first round of Cross-Modal Manifold CutMix stages (when there are several), `final` = after "
+             "all of them. In brackets: 95 % bootstrap interval over the test videos "
              "of this one run (" + ", ".join(f"{m}: {n} videos" for m, n in tests) + "); it is the test-set "
              "sampling error only, seed-to-seed variation is not in it.", "",
              "| modality | encoder | linear top-1 | R@1 | R@5 | R@10 | kNN top-1 |",
@@ -203,6 +226,19 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"## {title}", "", f"![{title}]({path})", ""]
     lines += ["## Protocol", "", "```json", _json(report["protocol"]), "```", ""]
     return "\n".join(lines)
+
+
+def _evaluated_split(demo_config: Any) -> str:
+    if getattr(demo_config, "evaluate_on", "test") == "validation":
+        return "validation split carved from the video training list (skeletons: test split)"
+    return "test split"
+
+
+def _split_sentence(report: dict[str, Any]) -> str:
+    if report.get("protocol", {}).get("demo", {}).get("evaluate_on") == "validation":
+        return ("Percentages on the **validation split** carved from the video training list (whole groups, "
+                "data/validation.py; the test split was not used), skeletons on their test split.")
+    return "Percentages on the test split."
 
 
 def _json(obj: Any) -> str:

@@ -6,7 +6,10 @@ a checkpoint every epoch. The encoder is any registered one (``vimix list encode
 ``r3d_rs`` with ``drop_path_rate`` for stochastic depth), from scratch or initialised from an
 exported encoder file (``init``). After training, top-1/top-5 accuracy on the test split
 under the ``test_views`` protocol (``eval/multiview.py``: N clips × M crops, softmax
-averaged) is written to ``OUT/results.json`` together with the protocol.
+averaged) is written to ``OUT/results.json`` together with the protocol and, under
+``per_video``, every test video's id, label, predicted class (top-1 of the averaged softmax)
+and whether its label is in the top 5 (lists in test-list order; what ``vimix compare``
+bootstraps its intervals from).
 
 Learning rate: ``optim.lr`` is stated at ``optim.reference_batch`` (when set) and scaled
 linearly to the global batch (``data.batch_size`` × world size) by ``resolve_optim``; the
@@ -109,7 +112,9 @@ def _video_views(base: Any, entry: Any, protocol: Any, data: Any) -> Any:
 
 
 def evaluate(method: Any, config: SupervisedConfig, shim: Any, device: Any) -> dict[str, Any]:
-    """Top-1 / top-5 accuracy on the test split under ``test_views`` (softmax averaged over the views)."""
+    """Top-1 / top-5 accuracy on the test split under ``test_views`` (softmax averaged over the views),
+    with the per-video outcomes under ``per_video`` (``video_id``, ``label``, ``predicted`` = top-1
+    class, ``top5_correct``; lists in test-list order)."""
     import torch
 
     from vimix_ssl.eval.multiview import average_softmax, parse_protocol
@@ -125,7 +130,7 @@ def evaluate(method: Any, config: SupervisedConfig, shim: Any, device: Any) -> d
     indices = list(getattr(dataset, "indices", range(len(base))))
     prepare = build.build_eval_prepare(shim, "rgb", device)
     method.eval()
-    correct1 = correct5 = 0
+    per_video: dict[str, list] = {"video_id": [], "label": [], "predicted": [], "top5_correct": []}
     group = max(1, config.eval_batch_size // (protocol.clips * protocol.crops))  # videos per pass
     with torch.no_grad(), progress(total=len(indices), desc="test", unit="video") as bar:
         for first in range(0, len(indices), group):
@@ -138,11 +143,15 @@ def evaluate(method: Any, config: SupervisedConfig, shim: Any, device: Any) -> d
             scores = average_softmax(logits.view(len(entries), -1, logits.shape[-1]))  # (G, K)
             labels = torch.tensor([e.label for e in entries], device=scores.device)
             top = scores.topk(min(5, scores.shape[1]), dim=1).indices
-            correct1 += int((top[:, 0] == labels).sum())
-            correct5 += int((top == labels[:, None]).any(1).sum())
+            per_video["video_id"] += [e.video_id for e in entries]
+            per_video["label"] += [int(e.label) for e in entries]
+            per_video["predicted"] += top[:, 0].tolist()
+            per_video["top5_correct"] += (top == labels[:, None]).any(1).tolist()
             bar.update(len(entries))
+    correct1 = sum(p == y for p, y in zip(per_video["predicted"], per_video["label"]))
+    correct5 = sum(per_video["top5_correct"])
     return {"top1": 100.0 * correct1 / len(indices), "top5": 100.0 * correct5 / len(indices),
-            "test_videos": len(indices), "test_protocol": protocol.record(data.size)}
+            "test_videos": len(indices), "test_protocol": protocol.record(data.size), "per_video": per_video}
 
 
 def _resume_payload(config: SupervisedConfig, out_dir: Path) -> dict[str, Any] | None:
