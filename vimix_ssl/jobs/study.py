@@ -272,6 +272,7 @@ def claims(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
             check("Table 2: random CM layer beats same layer", setting, 2, random_layer,
                   "+CM cutmix s+t+c", m)
             check("Table 2: CM cutmix (random layer) beats mixup", setting, 2, random_layer, "+mixup", m)
+            check("Table 2: CM cutmix s+t+c beats (input) mixup", setting, 2, "+CM cutmix s+t+c", "+mixup", m)
             check("CMMC diagnostic: CM cutmix s+t+c beats stage 0", setting, 2, "+CM cutmix s+t+c",
                   "stage 0", m)
         check("flow beats RGB on motion classes (stage 0)", setting, 2, "stage 0", "stage 0", "flow", "rgb")
