@@ -165,7 +165,7 @@ def console_table(report: dict[str, Any]) -> str:
     from vimix_ssl.jobs.demo.evaluate import SCORED
 
     names = {"linear_top1": "linear top-1", "r_at_1": "R@1", "knn_top1": "kNN top-1"}
-    lines = [_split_sentence(report) + " In brackets: 95 % bootstrap interval over the test items.",
+    lines = [_split_sentence(report) + " In brackets: 95 % bootstrap interval over the evaluated items.",
              f"{'modality':8} {'encoder':7} " + " ".join(f"{names[m]:>19}" for m in SCORED)]
     for r in report["results"]:
         lines.append(f"{r['modality']:8} {r['encoder']:7} " + " ".join(f"{_cell(r, m):>19}" for m in SCORED))
@@ -192,7 +192,7 @@ def render_markdown(report: dict[str, Any]) -> str:
              "", _split_sentence(report) + " `random` = randomly initialised encoder, `stage0` = after "
              "stage 0 (MoCo + input mixup for RGB/flow, SkeletonCLR for joint/motion), `cmmc1` = after the "
              "first round of Cross-Modal Manifold CutMix stages (when there are several), `final` = after "
-             "all of them. In brackets: 95 % bootstrap interval over the test videos "
+             "all of them. In brackets: 95 % bootstrap interval over the evaluated videos "
              "of this one run (" + ", ".join(f"{m}: {n} videos" for m, n in tests) + "); it is the test-set "
              "sampling error only, seed-to-seed variation is not in it.", "",
              "| modality | encoder | linear top-1 | R@1 | R@5 | R@10 | kNN top-1 |",
