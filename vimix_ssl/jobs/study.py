@@ -74,8 +74,6 @@ TABLE5 = {  # row -> mixing of the joint and motion stages after SkeletonCLR sta
 }
 
 
-
-
 @dataclass
 class StudyConfig:
     demo: DemoConfig = field(default_factory=DemoConfig.quick)
@@ -348,8 +346,6 @@ def run_study(cfg: StudyConfig, command: str = "vimix study") -> dict[str, Any]:
         raise ValueError(f"table1_modalities {cfg.table1_modalities}: expected some of {list(VIDEO_PAIR)}")
     rows: list[dict[str, Any]] = []
     for number, setting in enumerate(cfg.settings):
-        if cfg.evaluate_on not in ("test", "validation"):
-            raise ValueError(f"evaluate_on: expected test or validation, got {cfg.evaluate_on!r}")
         epochs = {} if cfg.stage0_epochs is None else {"video_stage0_epochs": cfg.stage0_epochs}
         demo = replace(cfg.demo, out=str(out / setting), video_per_class=cfg.video_per_class,
                        skeleton_per_class=cfg.skeleton_per_class, evaluate_on=cfg.evaluate_on, **epochs,

@@ -128,6 +128,8 @@ def prepare_video_data(cfg: DemoConfig, data_dir: Path) -> tuple[Path, Path]:
     from vimix_ssl.data.flow_extract import FlowExtractSpec, extract_flow_store
     from vimix_ssl.data.splits import all_videos, require_videos
 
+    if cfg.evaluate_on not in ("test", "validation"):  # before any data is made
+        raise ValueError(f"evaluate_on: expected test or validation, got {cfg.evaluate_on!r}")
     if cfg.video_root:
         root = Path(cfg.video_root)
     else:
@@ -148,8 +150,6 @@ def prepare_video_data(cfg: DemoConfig, data_dir: Path) -> tuple[Path, Path]:
         from vimix_ssl.data.validation import carve_validation
 
         carve_validation(root, validation_splits(cfg), seed=cfg.seed)
-    elif cfg.evaluate_on != "test":
-        raise ValueError(f"evaluate_on: expected test or validation, got {cfg.evaluate_on!r}")
     flow_dir = data_dir / f"flow_{cfg.flow_method}"
     videos = list(all_videos("ucf101", root, None))
     require_videos(root, videos, f"the UCF101 splits in {root}")  # before any flow is computed

@@ -235,14 +235,14 @@ def run_comparison(config_path: str, overrides: list[str], mixers: list[str], ou
     if seeds is not None and (not seeds or len(set(seeds)) != len(seeds)):
         raise ConfigError(f"--seeds: expected distinct seeds, got {seeds}")
     several = seeds is not None and len(seeds) > 1
+    if seeds is None:  # the config's own seed
+        seeds = [load_supervised_config(config_path, overrides).seed]
     rows, scores, videos = [], {}, None
     for name in mixers:
         runs, dirs = [], []
-        for seed in seeds if seeds is not None else [None]:
-            seed_override = [] if seed is None else [f"seed={seed}"]
-            config = load_supervised_config(config_path, [*overrides, *seed_override])
-            where = run_dir(out, name, config.seed, several)
-            config = load_supervised_config(config_path, [*overrides, *seed_override, *run_overrides(name),
+        for seed in seeds:
+            where = run_dir(out, name, seed, several)
+            config = load_supervised_config(config_path, [*overrides, f"seed={seed}", *run_overrides(name),
                                                           f"out_dir={where}"])
             results = _load_or_run(config, where)
             print(f"{name} (seed {config.seed}): top-1 {results['top1']:.2f}%", file=sys.stderr)
